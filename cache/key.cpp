@@ -1,0 +1,98 @@
+#include "cache/key.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+#include <vector>
+
+namespace pcproxy::cache {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);  // a stray '%' stays literal
+    }
+  }
+  return out;
+}
+
+void percent_encode(std::string& out, std::string_view s) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(digits[c >> 4]);
+      out.push_back(digits[c & 0x0f]);
+    }
+  }
+}
+
+// Length-prefixed, so no choice of field contents can make two keys collide.
+void append_field(std::string& out, std::string_view field) {
+  out += std::to_string(field.size());
+  out.push_back(':');
+  out += field;
+}
+
+}  // namespace
+
+std::string normalise_query(std::string_view raw) {
+  std::vector<std::pair<std::string, std::string>> params;
+  while (!raw.empty()) {
+    const auto amp = raw.find('&');
+    const std::string_view piece = raw.substr(0, amp);
+    raw = amp == std::string_view::npos ? std::string_view{} : raw.substr(amp + 1);
+    if (piece.empty()) continue;
+    const auto eq = piece.find('=');
+    params.emplace_back(percent_decode(piece.substr(0, eq)),
+                        eq == std::string_view::npos ? std::string{} : percent_decode(piece.substr(eq + 1)));
+  }
+  std::sort(params.begin(), params.end());
+  std::string out;
+  for (const auto& [name, value] : params) {
+    if (!out.empty()) out.push_back('&');
+    percent_encode(out, name);
+    out.push_back('=');
+    percent_encode(out, value);
+  }
+  return out;
+}
+
+cache_key derive_key(const key_inputs& in) {
+  std::string canonical;
+  canonical.reserve(64 + in.scope.size() + in.path.size() + in.query.size() +
+                    in.continuation_token.size() + in.accept.size() + in.locale.size());
+  append_field(canonical, in.scope);
+  append_field(canonical, in.method);
+  append_field(canonical, in.path);
+  append_field(canonical, in.query.empty() ? std::string{} : normalise_query(in.query));
+  append_field(canonical, in.continuation_token);
+  append_field(canonical, in.accept);
+  append_field(canonical, in.locale);
+  return cache_key{core::sha256(canonical)};
+}
+
+std::string credential_scope(std::string_view authorization) {
+  return "c-" + core::to_hex(core::sha256(authorization), 16);
+}
+
+}  // namespace pcproxy::cache

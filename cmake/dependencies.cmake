@@ -1,0 +1,14 @@
+# System packages only (scripts/bootstrap installs them); nothing is downloaded.
+find_package(Boost 1.81 CONFIG REQUIRED COMPONENTS program_options)
+find_package(OpenSSL 3 REQUIRED)
+find_package(spdlog CONFIG REQUIRED)
+find_package(Threads REQUIRED)
+
+# RapidJSON ships only RAPIDJSON_INCLUDE_DIRS: wrap it in a target, as SYSTEM so its
+# headers do not trip our warnings.
+find_package(RapidJSON CONFIG REQUIRED)
+add_library(pcproxy_rapidjson INTERFACE)
+target_include_directories(pcproxy_rapidjson SYSTEM INTERFACE ${RAPIDJSON_INCLUDE_DIRS})
+# RapidJSON's std::string overloads.
+target_compile_definitions(pcproxy_rapidjson INTERFACE RAPIDJSON_HAS_STDSTRING=1)
+add_library(pcproxy::rapidjson ALIAS pcproxy_rapidjson)

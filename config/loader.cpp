@@ -1,0 +1,686 @@
+#include "config/loader.hpp"
+
+#include <boost/program_options.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <type_traits>
+#include <unistd.h>
+
+#ifndef PCPROXY_VERSION
+#define PCPROXY_VERSION "0.0.0"
+#endif
+
+namespace pcproxy::config {
+
+config_error::config_error(std::vector<std::string> problems)
+    : std::runtime_error(problems.empty() ? "invalid configuration" : problems.front()),
+      problems_(std::move(problems)) {}
+
+const char* to_string(cache_policy p) {
+  switch (p) {
+    case cache_policy::cache: return "cache";
+    case cache_policy::pass: return "pass";
+    case cache_policy::http: return "http";
+  }
+  return "pass";
+}
+
+const char* to_string(cache_scope s) {
+  return s == cache_scope::tenant ? "tenant" : "credential";
+}
+
+namespace {
+
+using json_writer = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string describe(const rapidjson::Value& v) {
+  if (v.IsString()) return quoted(v.GetString());
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return buf.GetString();
+}
+
+// ---- typed value readers: JSON value or text (env, flags) -> field ----
+
+bool read_json(const rapidjson::Value& v, std::string& out, std::string& why) {
+  if (!v.IsString()) return why = "expected a string, got " + describe(v), false;
+  out.assign(v.GetString(), v.GetStringLength());
+  return true;
+}
+bool read_text(std::string_view s, std::string& out, std::string&) {
+  out = s;
+  return true;
+}
+
+bool read_json(const rapidjson::Value& v, bool& out, std::string& why) {
+  if (!v.IsBool()) return why = "expected true or false, got " + describe(v), false;
+  out = v.GetBool();
+  return true;
+}
+bool read_text(std::string_view s, bool& out, std::string& why) {
+  if (s == "true" || s == "1") return out = true, true;
+  if (s == "false" || s == "0") return out = false, true;
+  return why = quoted(s) + " is not true or false", false;
+}
+
+bool read_json(const rapidjson::Value& v, std::int64_t& out, std::string& why) {
+  if (!v.IsInt64()) return why = "expected an integer, got " + describe(v), false;
+  out = v.GetInt64();
+  return true;
+}
+bool read_text(std::string_view s, std::int64_t& out, std::string& why) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (ec != std::errc{} || end != s.data() + s.size() || s.empty())
+    return why = quoted(s) + " is not an integer", false;
+  return true;
+}
+
+bool read_json(const rapidjson::Value& v, double& out, std::string& why) {
+  if (!v.IsNumber()) return why = "expected a number, got " + describe(v), false;
+  out = v.GetDouble();
+  return true;
+}
+bool read_text(std::string_view s, double& out, std::string& why) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (ec != std::errc{} || end != s.data() + s.size() || s.empty())
+    return why = quoted(s) + " is not a number", false;
+  return true;
+}
+
+bool read_text(std::string_view s, cache_scope& out, std::string& why) {
+  if (s == "credential") return out = cache_scope::credential, true;
+  if (s == "tenant") return out = cache_scope::tenant, true;
+  return why = quoted(s) + " is not \"credential\" or \"tenant\"", false;
+}
+bool read_json(const rapidjson::Value& v, cache_scope& out, std::string& why) {
+  std::string s;
+  return read_json(v, s, why) && read_text(s, out, why);
+}
+
+bool read_json(const rapidjson::Value& v, std::vector<int>& out, std::string& why) {
+  if (!v.IsArray()) return why = "expected an array of status codes, got " + describe(v), false;
+  out.clear();
+  for (const auto& item : v.GetArray()) {
+    if (!item.IsInt()) return why = "expected status codes, got " + describe(item), false;
+    out.push_back(item.GetInt());
+  }
+  return true;
+}
+// Text form: "408,429,500" (or the JSON array form).
+bool read_text(std::string_view s, std::vector<int>& out, std::string& why) {
+  out.clear();
+  std::string text(s);
+  std::erase_if(text, [](char c) { return c == '[' || c == ']' || c == ' '; });
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    std::int64_t n = 0;
+    if (!read_text(item, n, why)) return why = quoted(s) + " is not a list of status codes", false;
+    out.push_back(static_cast<int>(n));
+  }
+  return true;
+}
+
+bool read_policy(std::string_view s, cache_policy& out, std::string& why) {
+  if (s == "cache") return out = cache_policy::cache, true;
+  if (s == "pass") return out = cache_policy::pass, true;
+  if (s == "http") return out = cache_policy::http, true;
+  return why = quoted(s) + " is not one of cache, pass, http", false;
+}
+
+bool read_json(const rapidjson::Value& v, std::vector<route_config>& out, std::string& why) {
+  if (!v.IsArray()) return why = "expected an array of routes, got " + describe(v), false;
+  out.clear();
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    const auto& r = v[i];
+    const std::string at = "[" + std::to_string(i) + "]";
+    if (!r.IsObject()) return why = at + ": expected an object, got " + describe(r), false;
+    route_config route;
+    route.ttl_s = 0;
+    bool has_path = false;
+    for (const auto& m : r.GetObject()) {
+      const std::string_view key(m.name.GetString(), m.name.GetStringLength());
+      std::string inner;
+      bool ok = true;
+      if (key == "path") {
+        ok = read_json(m.value, route.path, inner);
+        has_path = ok;
+      } else if (key == "policy") {
+        std::string p;
+        ok = read_json(m.value, p, inner) && read_policy(p, route.policy, inner);
+      } else if (key == "ttl_s") {
+        ok = read_json(m.value, route.ttl_s, inner);
+      } else if (key == "stale_while_revalidate_s") {
+        ok = read_json(m.value, route.stale_while_revalidate_s, inner);
+      } else if (key == "month_boundary") {
+        ok = read_json(m.value, route.month_boundary, inner);
+      } else {
+        return why = at + "." + std::string(key) +
+                     ": unknown key (known: path, policy, ttl_s, stale_while_revalidate_s, "
+                     "month_boundary)",
+               false;
+      }
+      if (!ok) return why = at + "." + std::string(key) + ": " + inner, false;
+    }
+    if (!has_path) return why = at + ": every route needs a \"path\"", false;
+    out.push_back(std::move(route));
+  }
+  return true;
+}
+// Text form (PCPROXY_ROUTES): the same JSON array.
+bool read_text(std::string_view s, std::vector<route_config>& out, std::string& why) {
+  rapidjson::Document doc;
+  doc.Parse(s.data(), s.size());
+  if (doc.HasParseError())
+    return why = std::string("is not a JSON array of routes: ") +
+                 rapidjson::GetParseError_En(doc.GetParseError()),
+           false;
+  return read_json(doc, out, why);
+}
+
+// ---- writers for --check-config ----
+
+void write_value(json_writer& w, const std::string& v) { w.String(v.c_str()); }
+void write_value(json_writer& w, bool v) { w.Bool(v); }
+void write_value(json_writer& w, std::int64_t v) { w.Int64(v); }
+void write_value(json_writer& w, double v) { w.Double(v); }
+void write_value(json_writer& w, cache_scope v) { w.String(to_string(v)); }
+void write_value(json_writer& w, const std::vector<int>& v) {
+  w.StartArray();
+  for (int s : v) w.Int(s);
+  w.EndArray();
+}
+void write_value(json_writer& w, const std::vector<route_config>& routes) {
+  w.StartArray();
+  for (const auto& r : routes) {
+    w.StartObject();
+    w.Key("path");
+    w.String(r.path.c_str());
+    w.Key("policy");
+    w.String(to_string(r.policy));
+    w.Key("ttl_s");
+    w.Int64(r.ttl_s);
+    w.Key("stale_while_revalidate_s");
+    w.Int64(r.stale_while_revalidate_s);
+    w.Key("month_boundary");
+    w.Bool(r.month_boundary);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// ---- the field table: one entry per configuration key ----
+
+struct field {
+  std::string_view path;
+  std::function<bool(config&, const rapidjson::Value&, std::string&)> from_json;
+  std::function<bool(config&, std::string_view, std::string&)> from_text;
+  std::function<void(const config&, json_writer&)> write;
+};
+
+template <typename Access>
+field make_field(std::string_view path, Access access) {
+  return field{
+      path,
+      [access](config& c, const rapidjson::Value& v, std::string& why) {
+        return read_json(v, access(c), why);
+      },
+      [access](config& c, std::string_view s, std::string& why) {
+        return read_text(s, access(c), why);
+      },
+      [access](const config& c, json_writer& w) { write_value(w, access(c)); },
+  };
+}
+
+// The key path is the member path, spelled once.
+#define PCPROXY_FIELD(member) make_field(#member, [](auto& c) -> auto& { return c.member; })
+
+const std::vector<field>& fields() {
+  static const std::vector<field> all = {
+      PCPROXY_FIELD(listen),
+      PCPROXY_FIELD(admin_listen),
+      PCPROXY_FIELD(public_base_url),
+      PCPROXY_FIELD(threads),
+      PCPROXY_FIELD(upstream.url),
+      PCPROXY_FIELD(upstream.ca_file),
+      PCPROXY_FIELD(upstream.tls_verify),
+      PCPROXY_FIELD(upstream.token_file),
+      PCPROXY_FIELD(upstream.connect_timeout_ms),
+      PCPROXY_FIELD(upstream.try_timeout_ms),
+      PCPROXY_FIELD(upstream.deadline_ms),
+      PCPROXY_FIELD(upstream.max_connections),
+      PCPROXY_FIELD(upstream.max_body_bytes),
+      PCPROXY_FIELD(retry.max_attempts),
+      PCPROXY_FIELD(retry.base_delay_ms),
+      PCPROXY_FIELD(retry.max_delay_ms),
+      PCPROXY_FIELD(retry.max_retry_after_ms),
+      PCPROXY_FIELD(retry.budget_ratio),
+      PCPROXY_FIELD(retry.statuses),
+      PCPROXY_FIELD(circuit.failure_threshold),
+      PCPROXY_FIELD(circuit.open_ms),
+      PCPROXY_FIELD(cache.max_bytes),
+      PCPROXY_FIELD(cache.scope),
+      PCPROXY_FIELD(cache.stale_if_error_s),
+      PCPROXY_FIELD(cache.single_flight_wait_ms),
+      PCPROXY_FIELD(routes),
+      PCPROXY_FIELD(limits.max_header_bytes),
+      PCPROXY_FIELD(limits.max_body_bytes),
+      PCPROXY_FIELD(limits.max_connections),
+      PCPROXY_FIELD(limits.header_timeout_ms),
+      PCPROXY_FIELD(limits.idle_timeout_ms),
+      PCPROXY_FIELD(limits.shutdown_grace_ms),
+      PCPROXY_FIELD(admin.token_file),
+      PCPROXY_FIELD(log.level),
+      PCPROXY_FIELD(log.format),
+  };
+  return all;
+}
+#undef PCPROXY_FIELD
+
+const field* find_field(std::string_view path) {
+  for (const auto& f : fields())
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+bool is_section(std::string_view path) {
+  const std::string prefix = std::string(path) + ".";
+  return std::any_of(fields().begin(), fields().end(),
+                     [&](const field& f) { return f.path.starts_with(prefix); });
+}
+
+std::string env_name(std::string_view path) {
+  std::string name = "PCPROXY_";
+  for (char c : path) name.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(c)));
+  return name;
+}
+
+// Where each key got its value, so a validation error can point at the right place.
+using sources = std::map<std::string, std::string, std::less<>>;
+
+void apply_json_object(config& c, const rapidjson::Value& obj, const std::string& prefix,
+                       const std::string& file, sources& src, std::vector<std::string>& errors) {
+  for (const auto& m : obj.GetObject()) {
+    const std::string path = prefix + std::string(m.name.GetString(), m.name.GetStringLength());
+    if (const auto* f = find_field(path)) {
+      std::string why;
+      if (f->from_json(c, m.value, why))
+        src[path] = file;
+      else
+        errors.push_back(path + ": " + why + " (in " + file + ")");
+    } else if (is_section(path)) {
+      if (m.value.IsObject())
+        apply_json_object(c, m.value, path + ".", file, src, errors);
+      else
+        errors.push_back(path + ": expected an object, got " + describe(m.value) + " (in " +
+                         file + ")");
+    } else {
+      errors.push_back(path + ": unknown key (in " + file + "); see the configuration reference in README.md");
+    }
+  }
+}
+
+void apply_file(config& c, const std::string& file, sources& src,
+                std::vector<std::string>& errors) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    errors.push_back("config: cannot read " + quoted(file) + " (does it exist and is it readable?)");
+    return;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.c_str(),
+                                                                                 text.size());
+  if (doc.HasParseError()) {
+    const auto offset = doc.GetErrorOffset();
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n');
+    errors.push_back("config: " + file + " line " + std::to_string(line) +
+                     " is not valid JSON: " + rapidjson::GetParseError_En(doc.GetParseError()));
+    return;
+  }
+  if (!doc.IsObject()) {
+    errors.push_back("config: " + file + " must hold a JSON object");
+    return;
+  }
+  apply_json_object(c, doc, "", file, src, errors);
+}
+
+void apply_text(config& c, std::string_view path, std::string_view text, const std::string& origin,
+                sources& src, std::vector<std::string>& errors) {
+  const auto* f = find_field(path);
+  std::string why;
+  if (f->from_text(c, text, why))
+    src[std::string(path)] = origin;
+  else
+    errors.push_back(std::string(path) + ": " + why + " (from " + origin + ")");
+}
+
+// Appends where a value came from to every message about it.
+void attribute(std::vector<std::string>& problems, const sources& src) {
+  for (auto& p : problems) {
+    const auto colon = p.find(':');
+    std::string_view path(p.data(), colon == std::string::npos ? 0 : colon);
+    const auto bracket = path.find('[');
+    if (bracket != std::string_view::npos) path = path.substr(0, bracket);
+    if (auto it = src.find(path); it != src.end()) p += " (from " + it->second + ")";
+  }
+}
+
+bool valid_port(std::string_view s, std::uint16_t& port) {
+  unsigned v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || s.empty() || v > 65535) return false;
+  port = static_cast<std::uint16_t>(v);
+  return true;
+}
+
+bool valid_hostname(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  return std::all_of(host.begin(), host.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.';
+  });
+}
+
+}  // namespace
+
+std::optional<host_port> parse_host_port(std::string_view text) {
+  host_port out;
+  std::string_view host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
+      return std::nullopt;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (!valid_hostname(host)) return std::nullopt;
+  }
+  if (!valid_port(port, out.port)) return std::nullopt;
+  out.host = host;
+  return out;
+}
+
+std::optional<origin> parse_origin(std::string_view url, std::string& why) {
+  origin out;
+  std::string_view rest;
+  if (url.starts_with("https://")) {
+    out.tls = true;
+    out.port = 443;
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    out.tls = false;
+    out.port = 80;
+    rest = url.substr(7);
+  } else {
+    why = quoted(url) + " must start with https:// or http://";
+    return std::nullopt;
+  }
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos && rest.substr(slash) != "/") {
+    why = quoted(url) + " must be an origin (scheme://host[:port]) without a path";
+    return std::nullopt;
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    why = quoted(url) + " must not carry credentials; use upstream.token_file";
+    return std::nullopt;
+  }
+  if (authority.find_first_of("?#") != std::string_view::npos) {
+    why = quoted(url) + " must not carry a query or fragment";
+    return std::nullopt;
+  }
+  const bool bracketed = authority.starts_with('[');
+  const auto colon = authority.rfind(':');
+  const bool has_port = colon != std::string_view::npos && (!bracketed || colon > authority.find(']'));
+  std::string_view host = has_port ? authority.substr(0, colon) : authority;
+  if (has_port && !valid_port(authority.substr(colon + 1), out.port)) {
+    why = quoted(url) + " has an invalid port";
+    return std::nullopt;
+  }
+  if (bracketed) {
+    if (!host.ends_with(']')) {
+      why = quoted(url) + " has an unterminated IPv6 address";
+      return std::nullopt;
+    }
+    out.host = host.substr(1, host.size() - 2);
+  } else {
+    if (!valid_hostname(host)) {
+      why = quoted(url) + " has an invalid host name";
+      return std::nullopt;
+    }
+    out.host = host;
+  }
+  const bool default_port = out.port == (out.tls ? 443 : 80);
+  out.authority = std::string(host) + (default_port ? "" : ":" + std::to_string(out.port));
+  out.base_url = (out.tls ? "https://" : "http://") + out.authority;
+  return out;
+}
+
+std::vector<std::string> validate(const config& c) {
+  std::vector<std::string> problems;
+  auto check = [&](bool ok, std::string message) {
+    if (!ok) problems.push_back(std::move(message));
+  };
+  auto positive = [&](std::string_view path, std::int64_t v) {
+    check(v > 0, std::string(path) + ": " + std::to_string(v) + " must be greater than 0");
+  };
+  auto readable = [&](std::string_view path, const std::string& file) {
+    if (!file.empty())
+      check(::access(file.c_str(), R_OK) == 0,
+            std::string(path) + ": cannot read " + quoted(file) + " (does it exist and is it readable?)");
+  };
+
+  check(parse_host_port(c.listen).has_value(), "listen: " + quoted(c.listen) + " is not HOST:PORT");
+  check(parse_host_port(c.admin_listen).has_value(),
+        "admin_listen: " + quoted(c.admin_listen) + " is not HOST:PORT");
+  check(c.listen != c.admin_listen, "admin_listen: must differ from listen (" + c.listen + ")");
+  if (!c.public_base_url.empty()) {
+    const auto scheme_ok = c.public_base_url.starts_with("http://") || c.public_base_url.starts_with("https://");
+    check(scheme_ok, "public_base_url: " + quoted(c.public_base_url) + " must start with https:// or http://");
+  }
+  check(c.threads >= 0 && c.threads <= 256,
+        "threads: " + std::to_string(c.threads) + " must be between 0 (one per core) and 256");
+
+  std::string why;
+  if (!parse_origin(c.upstream.url, why)) problems.push_back("upstream.url: " + why);
+  readable("upstream.ca_file", c.upstream.ca_file);
+  readable("upstream.token_file", c.upstream.token_file);
+  positive("upstream.connect_timeout_ms", c.upstream.connect_timeout_ms);
+  positive("upstream.try_timeout_ms", c.upstream.try_timeout_ms);
+  positive("upstream.deadline_ms", c.upstream.deadline_ms);
+  positive("upstream.max_connections", c.upstream.max_connections);
+  positive("upstream.max_body_bytes", c.upstream.max_body_bytes);
+
+  check(c.retry.max_attempts >= 1 && c.retry.max_attempts <= 10,
+        "retry.max_attempts: " + std::to_string(c.retry.max_attempts) +
+            " must be between 1 (no retries) and 10");
+  check(c.retry.base_delay_ms >= 0, "retry.base_delay_ms: must not be negative");
+  check(c.retry.max_delay_ms >= c.retry.base_delay_ms,
+        "retry.max_delay_ms: " + std::to_string(c.retry.max_delay_ms) +
+            " must be at least retry.base_delay_ms (" + std::to_string(c.retry.base_delay_ms) + ")");
+  check(c.retry.max_retry_after_ms >= 0, "retry.max_retry_after_ms: must not be negative");
+  check(c.retry.budget_ratio >= 0.0 && c.retry.budget_ratio <= 1.0,
+        "retry.budget_ratio: " + std::to_string(c.retry.budget_ratio) + " must be between 0 and 1");
+  static constexpr std::array never_retried = {400, 401, 403, 404, 409, 412, 501, 505};
+  for (int s : c.retry.statuses) {
+    if (s < 400 || s > 599) {
+      problems.push_back("retry.statuses: " + std::to_string(s) + " is not a 4xx or 5xx status");
+    } else if (std::find(never_retried.begin(), never_retried.end(), s) != never_retried.end()) {
+      problems.push_back("retry.statuses: " + std::to_string(s) +
+                         " is never retried (the request would fail the same way again)");
+    }
+  }
+
+  positive("circuit.failure_threshold", c.circuit.failure_threshold);
+  positive("circuit.open_ms", c.circuit.open_ms);
+
+  check(c.cache.max_bytes >= 0, "cache.max_bytes: must not be negative (0 disables storing)");
+  check(c.cache.stale_if_error_s >= 0, "cache.stale_if_error_s: must not be negative");
+  check(c.cache.single_flight_wait_ms >= 0, "cache.single_flight_wait_ms: must not be negative");
+
+  for (std::size_t i = 0; i < c.routes.size(); ++i) {
+    const auto& r = c.routes[i];
+    const std::string at = "routes[" + std::to_string(i) + "]";
+    const auto star = r.path.find('*');
+    check(r.path.starts_with('/'), at + ".path: " + quoted(r.path) + " must start with /");
+    check(star == std::string::npos || star == r.path.size() - 1,
+          at + ".path: " + quoted(r.path) + " may contain * only at the end (prefix match)");
+    check(r.ttl_s >= 0, at + ".ttl_s: must not be negative");
+    check(r.stale_while_revalidate_s >= 0, at + ".stale_while_revalidate_s: must not be negative");
+  }
+
+  positive("limits.max_header_bytes", c.limits.max_header_bytes);
+  check(c.limits.max_header_bytes <= 1048576,
+        "limits.max_header_bytes: " + std::to_string(c.limits.max_header_bytes) +
+            " is above the 1 MiB ceiling");
+  check(c.limits.max_body_bytes >= 0, "limits.max_body_bytes: must not be negative");
+  positive("limits.max_connections", c.limits.max_connections);
+  positive("limits.header_timeout_ms", c.limits.header_timeout_ms);
+  positive("limits.idle_timeout_ms", c.limits.idle_timeout_ms);
+  check(c.limits.shutdown_grace_ms >= 0, "limits.shutdown_grace_ms: must not be negative");
+
+  readable("admin.token_file", c.admin.token_file);
+
+  static constexpr std::array levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  check(std::find(levels.begin(), levels.end(), c.log.level) != levels.end(),
+        "log.level: " + quoted(c.log.level) + " is not one of trace, debug, info, warn, error, critical, off");
+  check(c.log.format == "json" || c.log.format == "text",
+        "log.format: " + quoted(c.log.format) + " is not \"json\" or \"text\"");
+  return problems;
+}
+
+std::string to_json(const config& c) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  w.SetIndent(' ', 2);
+  w.StartObject();
+  std::string open_section;
+  for (const auto& f : fields()) {
+    const auto dot = f.path.find('.');
+    const std::string section = dot == std::string_view::npos ? "" : std::string(f.path.substr(0, dot));
+    if (section != open_section) {
+      if (!open_section.empty()) w.EndObject();
+      if (!section.empty()) {
+        w.Key(section.c_str());
+        w.StartObject();
+      }
+      open_section = section;
+    }
+    const std::string key(dot == std::string_view::npos ? f.path : f.path.substr(dot + 1));
+    w.Key(key.c_str());
+    f.write(c, w);
+  }
+  if (!open_section.empty()) w.EndObject();
+  w.EndObject();
+  return buf.GetString();
+}
+
+env_lookup process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    return std::nullopt;
+  };
+}
+
+command_line load(int argc, const char* const* argv, const env_lookup& env) {
+  namespace po = boost::program_options;
+  po::options_description flags("Options");
+  // clang-format off
+  flags.add_options()
+    ("config", po::value<std::string>(), "JSON configuration file (env PCPROXY_CONFIG)")
+    ("listen", po::value<std::string>(), "HOST:PORT for clients (listen)")
+    ("admin-listen", po::value<std::string>(), "HOST:PORT for /healthz, /readyz, /metrics, /admin (admin_listen)")
+    ("upstream", po::value<std::string>(), "upstream origin, e.g. https://api.partnercenter.microsoft.com (upstream.url)")
+    ("upstream-ca-file", po::value<std::string>(), "extra CA certificates (PEM) to trust for the upstream (upstream.ca_file)")
+    ("log-level", po::value<std::string>(), "trace, debug, info, warn, error, critical or off (log.level)")
+    ("check-config", "validate, print the effective configuration, exit")
+    ("help,h", "show this help and exit")
+    ("version", "print the version and exit");
+  // clang-format on
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(flags).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw config_error({std::string("command line: ") + e.what() + " (see --help)"});
+  }
+
+  command_line out;
+  if (vm.count("help")) {
+    std::ostringstream text;
+    text << "pcproxy " PCPROXY_VERSION
+            " - caching reverse proxy for the Microsoft Partner Center API\n\n"
+            "Usage: pcproxy [--config FILE] [options]\n\n"
+         << flags
+         << "\nEvery configuration key can also be set as PCPROXY_<KEY PATH> in the environment\n"
+            "(e.g. PCPROXY_UPSTREAM_URL, PCPROXY_CACHE_MAX_BYTES). Precedence: flags > environment >\n"
+            "file > defaults. See README.md for the configuration reference.\n";
+    out.what = action::help;
+    out.help_text = text.str();
+    return out;
+  }
+  if (vm.count("version")) {
+    out.what = action::version;
+    return out;
+  }
+
+  std::vector<std::string> errors;
+  sources src;
+  config& c = out.settings;
+
+  std::string file;
+  if (vm.count("config"))
+    file = vm["config"].as<std::string>();
+  else if (auto v = env("PCPROXY_CONFIG"))
+    file = *v;
+  if (!file.empty()) apply_file(c, file, src, errors);
+
+  for (const auto& f : fields()) {
+    const std::string name = env_name(f.path);
+    if (auto v = env(name)) apply_text(c, f.path, *v, name, src, errors);
+  }
+
+  static constexpr std::array<std::pair<const char*, std::string_view>, 5> cli = {{
+      {"listen", "listen"},
+      {"admin-listen", "admin_listen"},
+      {"upstream", "upstream.url"},
+      {"upstream-ca-file", "upstream.ca_file"},
+      {"log-level", "log.level"},
+  }};
+  for (const auto& [flag, path] : cli)
+    if (vm.count(flag))
+      apply_text(c, path, vm[flag].as<std::string>(), std::string("--") + flag, src, errors);
+
+  if (errors.empty()) {
+    auto problems = validate(c);
+    attribute(problems, src);
+    errors = std::move(problems);
+  }
+  if (!errors.empty()) throw config_error(std::move(errors));
+  if (vm.count("check-config")) out.what = action::check_config;
+  return out;
+}
+
+}  // namespace pcproxy::config

@@ -1,0 +1,71 @@
+#pragma once
+// Building the effective configuration: defaults < JSON file < PCPROXY_* environment <
+// command-line flags, then validation. Start-up code: errors are exceptions carrying
+// every problem found, each naming the field, the value and what is wrong.
+// Thread-safety: free functions over values.
+#include "config/config.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pcproxy::config {
+
+/// Every problem found while loading, one line each ("listen: \"nope\" is not HOST:PORT").
+class config_error : public std::runtime_error {
+public:
+  explicit config_error(std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+private:
+  std::vector<std::string> problems_;
+};
+
+/// Reads one environment variable; injected so tests need not touch the process env.
+using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
+env_lookup process_environment();
+
+enum class action { run, check_config, help, version };
+
+struct command_line {
+  action what = action::run;
+  std::string help_text;  // for action::help
+  config settings;
+};
+
+/// Parses argv and builds the effective, validated config.
+/// Throws config_error listing every problem.
+command_line load(int argc, const char* const* argv, const env_lookup& env);
+
+/// The validation rules, exposed for tests and for reloads. Empty when valid.
+std::vector<std::string> validate(const config& c);
+
+/// The effective config as JSON, for --check-config. Files are shown by path; their
+/// contents (tokens) are never read into the config and so never printed.
+std::string to_json(const config& c);
+
+// Parsed forms of the address-like values (validated by load()).
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+};
+std::optional<host_port> parse_host_port(std::string_view text);
+
+struct origin {
+  bool tls = true;
+  std::string host;
+  std::uint16_t port = 443;
+  /// The Host header value: host, plus :port when it is not the scheme's default.
+  std::string authority;
+  /// scheme://authority, as it appears in absolute links.
+  std::string base_url;
+};
+/// Parses an origin URL (http or https, no path beyond "/"). On failure returns nullopt
+/// and says why in `why`.
+std::optional<origin> parse_origin(std::string_view url, std::string& why);
+
+}  // namespace pcproxy::config

@@ -1,0 +1,34 @@
+#include "core/sha256.hpp"
+
+#include <openssl/evp.h>
+
+namespace pcproxy::core {
+namespace {
+
+// Fetching the algorithm once avoids OpenSSL 3's implicit fetch on every call.
+const EVP_MD* sha256_md() noexcept {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+}  // namespace
+
+sha256_digest sha256(std::string_view data) noexcept {
+  sha256_digest out{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_md(), nullptr);
+  return out;
+}
+
+std::string to_hex(const sha256_digest& digest, std::size_t bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (std::size_t i = 0; i < bytes && i < digest.size(); ++i) {
+    out.push_back(digits[digest[i] >> 4]);
+    out.push_back(digits[digest[i] & 0x0f]);
+  }
+  return out;
+}
+
+}  // namespace pcproxy::core

@@ -1,0 +1,16 @@
+#pragma once
+// SHA-256 through OpenSSL. Thread-safety: free functions, safe from any thread.
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace pcproxy::core {
+
+using sha256_digest = std::array<unsigned char, 32>;
+
+sha256_digest sha256(std::string_view data) noexcept;
+
+/// Lower-case hex of the first `bytes` bytes of a digest.
+std::string to_hex(const sha256_digest& digest, std::size_t bytes = 32);
+
+}  // namespace pcproxy::core

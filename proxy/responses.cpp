@@ -1,0 +1,62 @@
+#include "proxy/responses.hpp"
+
+namespace pcproxy::proxy {
+
+const char* to_string(cache_result r) {
+  switch (r) {
+    case cache_result::hit: return "HIT";
+    case cache_result::miss: return "MISS";
+    case cache_result::stale: return "STALE";
+    case cache_result::revalidated: return "REVALIDATED";
+    case cache_result::bypass: return "BYPASS";
+  }
+  return "BYPASS";
+}
+
+void set_correlation_headers(server::response& res, const upstream::correlation& corr) {
+  res.fields.set("MS-CorrelationId", corr.correlation_id);
+  res.fields.set("MS-RequestId", corr.request_id);
+  res.fields.set("MS-CV", corr.vector);
+}
+
+void set_cache_headers(server::response& res, cache_result result, long long age_s,
+                       std::string_view cache_status) {
+  res.fields.set("X-Cache", to_string(result));
+  res.fields.set(server::http::field::age, std::to_string(age_s));
+  res.fields.set("Cache-Status", cache_status);
+}
+
+server::response error_response(unsigned status, core::error_code_number code,
+                                std::string_view description, const upstream::correlation& corr) {
+  auto res = server::json_response(
+      status, core::error_body(code, description, corr.correlation_id, corr.request_id));
+  set_correlation_headers(res, corr);
+  return res;
+}
+
+server::response failure_response(const upstream::result& result) {
+  using upstream::failure;
+  using core::error_code_number;
+  const auto& detail = result.detail;
+  switch (result.error) {
+    case failure::timeout:
+    case failure::deadline:
+      return error_response(504, error_code_number::gateway_timeout,
+                            "upstream did not answer in time: " + detail, result.sent);
+    case failure::tls:
+      return error_response(502, error_code_number::upstream_tls, detail, result.sent);
+    case failure::connect:
+      return error_response(502, error_code_number::upstream_unreachable,
+                            detail + "; check upstream.url and the network", result.sent);
+    case failure::too_large:
+      return error_response(502, error_code_number::upstream_response_too_large, detail, result.sent);
+    case failure::connection_lost:
+    case failure::bad_response:
+    case failure::none:
+      break;
+  }
+  return error_response(502, error_code_number::bad_gateway,
+                        "upstream sent no valid response: " + detail, result.sent);
+}
+
+}  // namespace pcproxy::proxy

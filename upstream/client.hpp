@@ -1,0 +1,98 @@
+#pragma once
+// The upstream HTTP(S) client: one origin, a bounded keep-alive connection pool,
+// certificate and host name verification, connect / per-try / overall deadlines and a
+// response size cap. Failures are values (upstream::failure), never exceptions.
+// Thread-safety: send() may be called concurrently from any executor.
+#include "config/config.hpp"
+#include "config/loader.hpp"
+#include "core/net.hpp"
+#include "upstream/correlation.hpp"
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pcproxy::upstream {
+
+namespace http = beast::http;
+
+/// Why an attempt produced no usable response.
+enum class failure {
+  none,
+  connect,          // name resolution, refused, unreachable, connect timeout
+  tls,              // handshake failed: untrusted certificate, wrong host name, protocol
+  timeout,          // no complete response within upstream.try_timeout_ms
+  deadline,         // upstream.deadline_ms passed (waiting for a connection included)
+  connection_lost,  // the connection closed or reset mid-exchange
+  bad_response,     // not a parseable HTTP response
+  too_large,        // body larger than upstream.max_body_bytes
+};
+const char* to_string(failure f);
+
+struct request {
+  http::verb method = http::verb::get;
+  std::string target;   // origin-form: path and query
+  http::fields headers; // end-to-end fields; Host, framing and correlation are set here
+  std::string body;
+};
+
+struct response {
+  unsigned status = 0;
+  http::fields headers;
+  std::string body;
+};
+
+/// One try at the upstream, for logs and debugging headers.
+struct attempt_record {
+  unsigned status = 0;  // 0 when no response arrived
+  failure error = failure::none;
+  std::chrono::microseconds duration{};
+  std::string request_id;
+  std::string vector;
+};
+
+struct result {
+  std::optional<response> answer;  // set when upstream answered (any status)
+  failure error = failure::none;   // set when it did not
+  std::string detail;              // what went wrong, in words an operator can act on
+  correlation sent;                // the ids the final attempt carried
+  std::vector<attempt_record> attempts;
+  std::chrono::microseconds upstream_time{};
+};
+
+/// Where the proxy sends requests: the real client below, or a scripted one in tests.
+class transport {
+public:
+  virtual ~transport() = default;
+  /// Sends `req` with the correlation ids of `corr` (its vector is incremented before
+  /// every attempt). `idempotent` permits resending.
+  virtual awaitable<result> send(const request& req, correlation corr, bool idempotent) = 0;
+};
+
+class client final : public transport {
+public:
+  /// Start-up: throws std::runtime_error when the TLS settings cannot be applied
+  /// (e.g. an unreadable upstream.ca_file).
+  client(net::io_context& ioc, const config::upstream_config& settings);
+  ~client() override;
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  /// Sends `req` with the correlation ids of `corr` (its vector is incremented first).
+  /// `idempotent` allows a transparent resend when a reused keep-alive connection turns
+  /// out to have been closed by upstream before it answered.
+  awaitable<result> send(const request& req, correlation corr, bool idempotent) override;
+
+  const config::origin& origin() const noexcept;
+
+private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace pcproxy::upstream

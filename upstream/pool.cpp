@@ -1,0 +1,108 @@
+#include "upstream/pool.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace pcproxy::upstream {
+
+connection::connection(net::io_context& ioc, net::ssl::context* tls) {
+  auto strand = net::make_strand(ioc);
+  if (tls)
+    secure.emplace(strand, *tls);
+  else
+    plain.emplace(strand);
+}
+
+bool connection::looks_alive() {
+  auto& socket = tcp().socket();
+  if (!socket.is_open()) return false;
+  // An idle keep-alive connection has nothing to read. Readable means upstream closed it
+  // (EOF), reset it, or sent data nobody asked for (a TLS close_notify): all unusable.
+  char byte;
+  const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void connection::close() {
+  error_code ignored;
+  tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  tcp().socket().close(ignored);
+  connected = false;
+}
+
+lease::~lease() {
+  if (conn_) owner_->give_back(std::move(conn_), false);
+}
+
+void lease::release(bool keep_alive) {
+  if (conn_) owner_->give_back(std::move(conn_), keep_alive);
+}
+
+pool::pool(net::io_context& ioc, net::ssl::context* tls, std::size_t max_connections)
+    : ioc_(ioc), tls_(tls), max_(max_connections) {}
+
+pool::~pool() {
+  std::lock_guard lock(mutex_);
+  for (auto& c : idle_) c->close();
+}
+
+awaitable<std::optional<lease>> pool::acquire(std::chrono::steady_clock::time_point until) {
+  const auto executor = co_await net::this_coro::executor;
+  for (;;) {
+    std::shared_ptr<waiter> w;
+    std::vector<std::unique_ptr<connection>> stale;  // closed when destroyed
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = std::chrono::steady_clock::now();
+      while (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        if (now - conn->idle_since < max_idle && conn->looks_alive())
+          co_return lease(this, std::move(conn), true);
+        stale.push_back(std::move(conn));
+        --open_;
+      }
+      if (open_ < max_) {
+        ++open_;
+        co_return lease(this, std::make_unique<connection>(ioc_, tls_), false);
+      }
+      w = std::make_shared<waiter>(executor);
+      w->timer.expires_at(until);
+      waiters_.push_back(w);
+    }
+    stale.clear();  // closes them outside the lock
+
+    co_await w->timer.async_wait(use_nothrow);
+    std::lock_guard lock(mutex_);
+    waiters_.remove(w);
+    if (std::chrono::steady_clock::now() >= until) {
+      // A wake-up meant for us must not be lost: hand it to the next waiter.
+      if (w->woken) wake_one_locked();
+      co_return std::nullopt;
+    }
+  }
+}
+
+void pool::give_back(std::unique_ptr<connection> conn, bool keep_alive) {
+  std::lock_guard lock(mutex_);
+  if (keep_alive && conn->connected) {
+    conn->idle_since = std::chrono::steady_clock::now();
+    idle_.push_back(std::move(conn));
+  } else {
+    conn->close();
+    --open_;
+  }
+  wake_one_locked();
+}
+
+void pool::wake_one_locked() {
+  if (waiters_.empty()) return;
+  auto w = waiters_.front();
+  waiters_.pop_front();
+  w->woken = true;
+  // The timer belongs to the waiting coroutine's executor: cancel it there.
+  net::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+}
+
+}  // namespace pcproxy::upstream
