@@ -110,26 +110,29 @@ bool read_json(const rapidjson::Value& v, cache_scope& out, std::string& why) {
   return read_json(v, s, why) && read_text(s, out, why);
 }
 
+// Arrays are parsed whole into a temporary: a half-read array never replaces a value.
 bool read_json(const rapidjson::Value& v, std::vector<int>& out, std::string& why) {
   if (!v.IsArray()) return why = "expected an array of status codes, got " + describe(v), false;
-  out.clear();
+  std::vector<int> parsed;
   for (const auto& item : v.GetArray()) {
     if (!item.IsInt()) return why = "expected status codes, got " + describe(item), false;
-    out.push_back(item.GetInt());
+    parsed.push_back(item.GetInt());
   }
+  out = std::move(parsed);
   return true;
 }
 // Text form: "408,429,500" (or the JSON array form).
 bool read_text(std::string_view s, std::vector<int>& out, std::string& why) {
-  out.clear();
+  std::vector<int> parsed;
   std::string text(s);
   std::erase_if(text, [](char c) { return c == '[' || c == ']' || c == ' '; });
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
     std::int64_t n = 0;
     if (!read_text(item, n, why)) return why = quoted(s) + " is not a list of status codes", false;
-    out.push_back(static_cast<int>(n));
+    parsed.push_back(static_cast<int>(n));
   }
+  out = std::move(parsed);
   return true;
 }
 
@@ -142,7 +145,7 @@ bool read_policy(std::string_view s, cache_policy& out, std::string& why) {
 
 bool read_json(const rapidjson::Value& v, std::vector<route_config>& out, std::string& why) {
   if (!v.IsArray()) return why = "expected an array of routes, got " + describe(v), false;
-  out.clear();
+  std::vector<route_config> parsed;
   for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
     const auto& r = v[i];
     const std::string at = "[" + std::to_string(i) + "]";
@@ -175,8 +178,9 @@ bool read_json(const rapidjson::Value& v, std::vector<route_config>& out, std::s
       if (!ok) return why = at + "." + std::string(key) + ": " + inner, false;
     }
     if (!has_path) return why = at + ": every route needs a \"path\"", false;
-    out.push_back(std::move(route));
+    parsed.push_back(std::move(route));
   }
+  out = std::move(parsed);
   return true;
 }
 // Text form (PCPROXY_ROUTES): the same JSON array.
@@ -494,7 +498,8 @@ std::vector<std::string> validate(const config& c) {
   check(parse_host_port(c.listen).has_value(), "listen: " + quoted(c.listen) + " is not HOST:PORT");
   check(parse_host_port(c.admin_listen).has_value(),
         "admin_listen: " + quoted(c.admin_listen) + " is not HOST:PORT");
-  check(c.listen != c.admin_listen, "admin_listen: must differ from listen (" + c.listen + ")");
+  check(c.listen != c.admin_listen || c.listen.ends_with(":0"),
+        "admin_listen: must differ from listen (" + c.listen + ")");
   if (!c.public_base_url.empty()) {
     const auto scheme_ok = c.public_base_url.starts_with("http://") || c.public_base_url.starts_with("https://");
     check(scheme_ok, "public_base_url: " + quoted(c.public_base_url) + " must start with https:// or http://");
@@ -673,11 +678,11 @@ command_line load(int argc, const char* const* argv, const env_lookup& env) {
     if (vm.count(flag))
       apply_text(c, path, vm[flag].as<std::string>(), std::string("--") + flag, src, errors);
 
-  if (errors.empty()) {
-    auto problems = validate(c);
-    attribute(problems, src);
-    errors = std::move(problems);
-  }
+  // Values that failed to parse kept their defaults, so validating the rest still
+  // finds real problems: the operator sees everything in one run.
+  auto problems = validate(c);
+  attribute(problems, src);
+  errors.insert(errors.end(), problems.begin(), problems.end());
   if (!errors.empty()) throw config_error(std::move(errors));
   if (vm.count("check-config")) out.what = action::check_config;
   return out;

@@ -14,7 +14,6 @@ enum class error_code_number : int {
   bad_request = 4000,
   request_header_too_large = 4001,
   request_body_too_large = 4002,
-  request_timeout = 4003,
   missing_credentials = 4010,
   not_found = 4040,
   method_not_allowed = 4050,

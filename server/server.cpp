@@ -353,7 +353,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
                              "pcproxy failed to handle this request; the error is in its log");
   }
 
-  // Answers a request that could not be read, where an answer makes sense.
+  // Answers a request that could not be read, where an answer makes sense. A timeout
+  // gets none: tcp_stream has closed the socket by then (as nginx does, silently).
   awaitable<void> answer_read_error(session& s, const error_code& ec, std::string& scratch) {
     std::optional<response> answer;
     if (ec == http::error::header_limit) {
@@ -364,9 +365,6 @@ struct server::state : std::enable_shared_from_this<server::state> {
       answer = error_response(413, error_code_number::request_body_too_large,
                               "request body exceeds limits.max_body_bytes (" +
                                   std::to_string(limits.max_body_bytes) + " bytes)");
-    } else if (ec == beast::error::timeout) {
-      answer = error_response(408, error_code_number::request_timeout,
-                              "the request was not received within limits.header_timeout_ms");
     } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
                ec != http::error::end_of_stream && ec != http::error::partial_message) {
       answer = error_response(400, error_code_number::bad_request,

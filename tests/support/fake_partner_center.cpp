@@ -1,0 +1,367 @@
+#include "tests/support/fake_partner_center.hpp"
+
+#include "core/http_date.hpp"
+#include "core/net.hpp"
+#include "core/sha256.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <charconv>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace pcproxy::testing {
+
+namespace http = beast::http;
+
+std::string recorded_request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (beast::iequals(k, name)) return v;
+  return {};
+}
+
+bool recorded_request::has_header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (beast::iequals(k, name)) return true;
+  return false;
+}
+
+std::string caller_id(std::string_view authorization) {
+  return core::to_hex(core::sha256(authorization), 4);
+}
+
+std::string continuation_token(std::string_view caller, std::size_t offset) {
+  const auto check = core::to_hex(core::sha256(std::string(caller) + "/" + std::to_string(offset)), 3);
+  return "cT0/" + std::string(caller) + "_" + std::to_string(offset) + "," + check + "==";
+}
+
+namespace {
+
+// The offset a token stands for, when it is a valid token of this caller.
+std::optional<std::size_t> offset_of(std::string_view caller, std::string_view token) {
+  const std::string prefix = "cT0/" + std::string(caller) + "_";
+  if (!token.starts_with(prefix)) return std::nullopt;
+  const auto rest = token.substr(prefix.size());
+  const auto comma = rest.find(',');
+  if (comma == std::string_view::npos) return std::nullopt;
+  std::size_t offset = 0;
+  const auto digits = rest.substr(0, comma);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), offset);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  if (continuation_token(caller, offset) != token) return std::nullopt;
+  return offset;
+}
+
+// Decimal digits from a digest, for money values longer than a double holds.
+std::string digits_from(const core::sha256_digest& d, std::size_t from, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) out.push_back(static_cast<char>('0' + d[(from + i) % d.size()] % 10));
+  return out;
+}
+
+std::string customer_id(const core::sha256_digest& d) {
+  const auto hex = core::to_hex(d, 16);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" +
+         hex.substr(17, 3) + "-" + hex.substr(20, 12);
+}
+
+std::string usage_record(std::string_view caller, std::size_t index) {
+  const auto d = core::sha256(std::string(caller) + "#" + std::to_string(index));
+  const auto id = customer_id(d);
+  const auto cost = std::to_string(d[0] * 7 + d[1]) + "." + digits_from(d, 2, 19);
+  const auto usd = std::to_string(d[3] * 5 + d[4]) + "." + digits_from(d, 5, 19);
+  const bool euro = d[6] % 2 == 0;
+  std::string r = "{\"totalCost\":" + cost + ",\"totalCostUSD\":" + usd;
+  r += std::string(",\"currencyLocale\":\"") + (euro ? "de-DE" : "en-US") + "\"";
+  r += std::string(",\"currencyCode\":\"") + (euro ? "EUR" : "USD") + "\"";
+  r += std::string(",\"currencySymbol\":\"") + (euro ? "\xE2\x82\xAC" : "$") + "\"";
+  r += std::string(",\"isUpgraded\":") + (d[7] % 3 == 0 ? "true" : "false");
+  r += ",\"lastModifiedDate\":\"2026-11-" + std::to_string(10 + d[8] % 18) + "T0" +
+       std::to_string(d[9] % 10) + ":15:30." + digits_from(d, 10, 7) + "+00:00\"";
+  // Null fields are omitted, as Partner Center does: only some customers have a budget.
+  if (d[11] % 2 == 0) {
+    const auto amount = std::to_string(100 * (1 + d[12] % 50));
+    r += ",\"percentUsed\":" + std::to_string(d[13] % 100) + "." + digits_from(d, 14, 2);
+    r += ",\"budget\":" + amount;
+    r += ",\"customerSpendingBudget\":{\"amount\":" + amount +
+         ",\"attributes\":{\"objectType\":\"SpendingBudget\"}}";
+  }
+  r += ",\"id\":\"" + id + "\",\"name\":\"Contoso " + std::string(caller) + " Customer " +
+       std::to_string(index) + "\",\"resourceId\":\"" + id + "\",\"resourceName\":\"Contoso " +
+       std::string(caller) + " Customer " + std::to_string(index) + "\"";
+  r += ",\"attributes\":{\"objectType\":\"CustomerMonthlyUsageRecord\"}}";
+  return r;
+}
+
+std::string pc_error(int code, std::string_view description) {
+  return "{\"code\":" + std::to_string(code) + ",\"description\":\"" + std::string(description) +
+         "\",\"data\":[],\"source\":\"PartnerFD\"}";
+}
+
+std::size_t size_param(std::string_view target, std::size_t fallback) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return fallback;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (piece.starts_with("size=")) {
+      std::size_t n = 0;
+      const auto v = piece.substr(5);
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec == std::errc{} && end == v.data() + v.size() && n > 0 && n <= 1000) return n;
+    }
+  }
+  return fallback;
+}
+
+}  // namespace
+
+usage_page render_usage_page(std::string_view caller, std::size_t offset, std::size_t size,
+                             std::size_t total, bool bom, std::string_view link_base) {
+  usage_page page;
+  const auto end = std::min(total, offset + size);
+  std::string items;
+  for (auto i = offset; i < end; ++i) {
+    if (!items.empty()) items += ',';
+    items += usage_record(caller, i);
+  }
+  if (end < total) page.next_token = continuation_token(caller, end);
+  std::string& b = page.body;
+  if (bom) b += "\xEF\xBB\xBF";
+  b += "{\"totalCount\":" + std::to_string(end > offset ? end - offset : 0) + ",\"items\":[" + items + "]";
+  if (!page.next_token.empty()) b += ",\"continuationToken\":\"" + page.next_token + "\"";
+  b += ",\"links\":{\"self\":{\"uri\":\"/customers/usagerecords\",\"method\":\"GET\",\"headers\":[]}";
+  if (!page.next_token.empty())
+    b += ",\"next\":{\"uri\":\"" + std::string(link_base) + "/v1/customers/usagerecords?size=" + std::to_string(size) +
+         "&seekOperation=Next\",\"method\":\"GET\",\"headers\":[{\"key\":\"MS-ContinuationToken\","
+         "\"value\":\"" + page.next_token + "\"}]}";
+  b += "},\"attributes\":{\"objectType\":\"Collection\"}}";
+  return page;
+}
+
+struct fake_partner_center::impl {
+  explicit impl(fake_options o) : options(std::move(o)), acceptor(ioc) {
+    if (!options.tls_cert_pem.empty()) {
+      tls.emplace(net::ssl::context::tls_server);
+      tls->use_certificate_chain(net::buffer(options.tls_cert_pem));
+      tls->use_private_key(net::buffer(options.tls_key_pem), net::ssl::context::pem);
+    }
+    const tcp::endpoint endpoint(net::ip::make_address(options.host), options.port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(net::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen();
+    bound_port = acceptor.local_endpoint().port();
+    net::co_spawn(ioc, accept_loop(), net::detached);
+    thread = std::thread([this] { ioc.run(); });
+  }
+
+  ~impl() { stop(); }
+
+  void stop() {
+    if (!thread.joinable()) return;
+    net::post(ioc, [this] {
+      error_code ignored;
+      acceptor.close(ignored);
+      ioc.stop();
+    });
+    thread.join();
+  }
+
+  awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+      if (ec) co_return;
+      const auto id = ++connections_opened;
+      if (tls) {
+        net::co_spawn(ioc, serve_tls(std::move(socket), id), net::detached);
+      } else {
+        net::co_spawn(ioc, serve(beast::tcp_stream(std::move(socket)), id), net::detached);
+      }
+    }
+  }
+
+  awaitable<void> serve_tls(tcp::socket socket, std::uint64_t id) {
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_nothrow);
+    if (ec) co_return;  // e.g. the client rejected our certificate
+    co_await serve(std::move(stream), id);
+  }
+
+  template <typename Stream>
+  awaitable<void> serve(Stream stream, std::uint64_t id) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+      http::request<http::string_body> req;
+      auto [ec, n] = co_await http::async_read(stream, buffer, req, use_nothrow);
+      if (ec) break;
+      record(req, id);
+      if (const auto delay = delay_for(req.target()); delay.count() > 0) {
+        net::steady_timer timer(co_await net::this_coro::executor);
+        timer.expires_after(delay);
+        co_await timer.async_wait(use_nothrow);
+      }
+      auto res = answer(req);
+      const bool keep_alive = req.keep_alive();
+      res.keep_alive(keep_alive);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+      auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
+      if (wec || !keep_alive) break;
+    }
+    error_code ignored;
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream).socket().close(ignored);
+    {
+      std::lock_guard lock(mutex);
+      ++connections_closed;
+    }
+    arrived.notify_all();
+  }
+
+  void record(const http::request<http::string_body>& req, std::uint64_t connection) {
+    recorded_request r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    r.body = req.body();
+    r.received_at = std::chrono::steady_clock::now();
+    r.connection = connection;
+    {
+      std::lock_guard lock(mutex);
+      log.push_back(std::move(r));
+    }
+    arrived.notify_all();
+  }
+
+  std::chrono::milliseconds delay_for(std::string_view target) {
+    std::lock_guard lock(mutex);
+    std::chrono::milliseconds delay{0};
+    for (const auto& [prefix, d] : delays)
+      if (target.starts_with(prefix)) delay = d;
+    return delay;
+  }
+
+  http::response<http::string_body> answer(const http::request<http::string_body>& req) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/json; charset=utf-8");
+    res.set(http::field::date, core::format_http_date(std::chrono::system_clock::now()));
+    res.set("MS-ServerId", "fake-partner-center-1");
+    res.set("Request-Context", "appId=cid-v1:00000000-0000-0000-0000-00000000fake");
+    // Partner Center echoes the ids it was given and makes up its own vector.
+    if (auto v = req["MS-CorrelationId"]; !v.empty()) res.set("MS-CorrelationId", v);
+    if (auto v = req["MS-RequestId"]; !v.empty()) res.set("MS-RequestId", v);
+    res.set("MS-CV", "FakePartnerCtr00.0");
+
+    const std::string_view target = req.target();
+    const auto path = target.substr(0, target.find('?'));
+    const auto authorization = req[http::field::authorization];
+    if (authorization.empty() || authorization.starts_with("Bearer expired")) {
+      res.result(http::status::unauthorized);
+      res.body() = pc_error(900401, "Authorization header is missing or invalid.");
+    } else if (path == "/v1/customers/usagerecords" &&
+               (req.method() == http::verb::get || req.method() == http::verb::head)) {
+      const auto caller = caller_id(authorization);
+      const auto size = size_param(target, options.page_size);
+      std::size_t offset = 0;
+      const auto token = req["MS-ContinuationToken"];
+      auto parsed = token.empty() ? std::optional<std::size_t>(0) : offset_of(caller, token);
+      if (!parsed) {
+        res.result(http::status::bad_request);
+        res.body() = pc_error(2000, "The continuation token is not valid for this caller.");
+      } else {
+        offset = *parsed;
+        const auto link_base = options.absolute_links ? origin() : std::string{};
+        res.body() = render_usage_page(caller, offset, size, options.customers, options.bom, link_base).body;
+      }
+    } else if (req.method() == http::verb::get || req.method() == http::verb::head) {
+      res.body() = std::string(options.bom ? "\xEF\xBB\xBF" : "") + "{\"path\":\"" + std::string(path) +
+                   "\",\"caller\":\"" + caller_id(authorization) + "\",\"attributes\":{\"objectType\":\"Echo\"}}";
+    } else {
+      res.result(req.method() == http::verb::post ? http::status::created : http::status::ok);
+      res.body() = "{\"method\":\"" + std::string(req.method_string()) + "\",\"path\":\"" +
+                   std::string(path) + "\",\"bodyBytes\":" + std::to_string(req.body().size()) + "}";
+    }
+    res.prepare_payload();
+    if (req.method() == http::verb::head) {
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
+    return res;
+  }
+
+  std::string origin() const {
+    return std::string(tls ? "https://" : "http://") + options.host + ":" + std::to_string(bound_port);
+  }
+
+  fake_options options;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  std::optional<net::ssl::context> tls;
+  std::uint16_t bound_port = 0;
+  std::thread thread;
+
+  mutable std::mutex mutex;
+  mutable std::condition_variable arrived;
+  std::vector<recorded_request> log;
+  std::size_t connections_closed = 0;
+  std::uint64_t connections_opened = 0;  // only on the fake's thread
+  std::map<std::string, std::chrono::milliseconds> delays;
+};
+
+fake_partner_center::fake_partner_center(fake_options options)
+    : impl_(std::make_unique<impl>(std::move(options))) {}
+
+fake_partner_center::~fake_partner_center() = default;
+
+std::uint16_t fake_partner_center::port() const { return impl_->bound_port; }
+
+std::string fake_partner_center::url() const { return impl_->origin(); }
+
+std::vector<recorded_request> fake_partner_center::requests() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->log;
+}
+
+std::size_t fake_partner_center::count(std::string_view path_prefix) const {
+  std::lock_guard lock(impl_->mutex);
+  std::size_t n = 0;
+  for (const auto& r : impl_->log)
+    if (std::string_view(r.target).starts_with(path_prefix)) ++n;
+  return n;
+}
+
+void fake_partner_center::clear() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->log.clear();
+}
+
+bool fake_partner_center::wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->mutex);
+  return impl_->arrived.wait_for(lock, timeout, [&] { return impl_->log.size() >= n; });
+}
+
+bool fake_partner_center::wait_for_closed_connections(std::size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->mutex);
+  return impl_->arrived.wait_for(lock, timeout, [&] { return impl_->connections_closed >= n; });
+}
+
+void fake_partner_center::set_delay(std::string path_prefix, std::chrono::milliseconds delay) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->delays[std::move(path_prefix)] = delay;
+}
+
+void fake_partner_center::stop() { impl_->stop(); }
+
+}  // namespace pcproxy::testing

@@ -1,0 +1,82 @@
+// fake-partner-center: the test fake as a standalone server, for the demo
+// (scripts/run --demo) and for trying pcproxy by hand.
+#include "tests/support/fake_partner_center.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description flags("fake-partner-center options");
+  // clang-format off
+  flags.add_options()
+    ("host", po::value<std::string>()->default_value("127.0.0.1"), "address to listen on")
+    ("port", po::value<unsigned>()->default_value(18070), "port to listen on (0: any free port)")
+    ("customers", po::value<std::size_t>()->default_value(25), "usage records per caller")
+    ("page-size", po::value<std::size_t>()->default_value(10), "default page size (the size query parameter overrides)")
+    ("bom", "start JSON bodies with a UTF-8 byte-order mark")
+    ("delay-ms", po::value<unsigned>()->default_value(0), "answer every request after this many milliseconds")
+    ("tls-cert", po::value<std::string>(), "PEM certificate chain: serve HTTPS")
+    ("tls-key", po::value<std::string>(), "PEM private key for --tls-cert")
+    ("help,h", "show this help");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << "fake-partner-center: a stand-in for the Partner Center API (pcproxy tests and demo)\n\n"
+                << flags;
+      return 0;
+    }
+    if (vm.count("tls-cert") != vm.count("tls-key")) throw std::runtime_error("--tls-cert needs --tls-key");
+    if (vm["port"].as<unsigned>() > 65535) throw std::runtime_error("--port must be at most 65535");
+
+    pcproxy::testing::fake_options options;
+    options.host = vm["host"].as<std::string>();
+    options.port = static_cast<std::uint16_t>(vm["port"].as<unsigned>());
+    options.customers = vm["customers"].as<std::size_t>();
+    options.page_size = vm["page-size"].as<std::size_t>();
+    options.bom = vm.count("bom") > 0;
+    if (vm.count("tls-cert")) {
+      options.tls_cert_pem = read_file(vm["tls-cert"].as<std::string>());
+      options.tls_key_pem = read_file(vm["tls-key"].as<std::string>());
+    }
+
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before the server thread starts
+
+    pcproxy::testing::fake_partner_center fake(options);
+    if (const auto delay = vm["delay-ms"].as<unsigned>(); delay > 0)
+      fake.set_delay("/", std::chrono::milliseconds(delay));
+    std::cout << "fake Partner Center listening on " << fake.url() << std::endl;
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    std::cout << "fake Partner Center stopping after " << fake.count() << " request(s)" << std::endl;
+    fake.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "fake-partner-center: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,56 @@
+#include "tests/support/running_proxy.hpp"
+
+#include "config/loader.hpp"
+#include "core/net.hpp"
+#include "proxy/service.hpp"
+#include "server/server.hpp"
+
+#include <future>
+#include <thread>
+#include <vector>
+
+namespace pcproxy::testing {
+
+config::config test_config(const std::string& upstream_url) {
+  config::config c;
+  c.listen = "127.0.0.1:0";
+  c.admin_listen = "127.0.0.1:0";
+  c.threads = 2;
+  c.upstream.url = upstream_url;
+  c.upstream.connect_timeout_ms = 2000;
+  c.upstream.try_timeout_ms = 5000;
+  c.upstream.deadline_ms = 10000;
+  c.limits.shutdown_grace_ms = 2000;
+  return c;
+}
+
+struct running_proxy::impl {
+  net::io_context ioc{2};
+  std::unique_ptr<proxy::service> service;
+  std::unique_ptr<server::server> http_server;
+  std::vector<std::thread> threads;
+};
+
+running_proxy::running_proxy(const config::config& settings, std::shared_ptr<const core::clock> clock)
+    : impl_(std::make_unique<impl>()) {
+  if (auto problems = config::validate(settings); !problems.empty()) throw config::config_error(problems);
+  impl_->service = std::make_unique<proxy::service>(impl_->ioc, settings, std::move(clock));
+  impl_->http_server = std::make_unique<server::server>(impl_->ioc, settings, impl_->service->proxy_handler(),
+                                                        impl_->service->admin_handler());
+  impl_->http_server->start();
+  for (int i = 0; i < 2; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+}
+
+running_proxy::~running_proxy() {
+  std::promise<void> stopped;
+  impl_->http_server->shutdown([&](bool) { stopped.set_value(); });
+  stopped.get_future().wait();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+}
+
+std::uint16_t running_proxy::port() const { return impl_->http_server->proxy_endpoint().port(); }
+std::uint16_t running_proxy::admin_port() const { return impl_->http_server->admin_endpoint().port(); }
+proxy::service& running_proxy::service() { return *impl_->service; }
+
+}  // namespace pcproxy::testing

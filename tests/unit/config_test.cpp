@@ -1,0 +1,216 @@
+#include "config/loader.hpp"
+#include "tests/support/test_pki.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace pcproxy::config {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct fake_env {
+  std::map<std::string, std::string> vars;
+  env_lookup lookup() const {
+    return [this](const std::string& name) -> std::optional<std::string> {
+      auto it = vars.find(name);
+      if (it == vars.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+};
+
+command_line load_args(std::vector<std::string> args, const fake_env& env = {}) {
+  args.insert(args.begin(), "pcproxy");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  return load(static_cast<int>(argv.size()), argv.data(), env.lookup());
+}
+
+std::vector<std::string> problems_of(std::vector<std::string> args, const fake_env& env = {}) {
+  try {
+    load_args(std::move(args), env);
+  } catch (const config_error& e) {
+    return e.problems();
+  }
+  return {};
+}
+
+TEST(Config, DefaultsMatchTheDesignReference) {
+  const auto c = load_args({}).settings;
+  EXPECT_EQ(c.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.admin_listen, "127.0.0.1:9090");
+  EXPECT_EQ(c.upstream.url, "https://api.partnercenter.microsoft.com");
+  EXPECT_TRUE(c.upstream.tls_verify);
+  EXPECT_EQ(c.upstream.deadline_ms, 120000);
+  EXPECT_EQ(c.retry.statuses, (std::vector<int>{408, 429, 500, 502, 503, 504}));
+  EXPECT_EQ(c.cache.scope, cache_scope::credential);
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].path, "/v1/customers/usagerecords");
+  EXPECT_EQ(c.routes[0].policy, cache_policy::cache);
+  EXPECT_TRUE(c.routes[0].month_boundary);
+  EXPECT_EQ(c.routes[1].policy, cache_policy::pass);
+  EXPECT_TRUE(validate(c).empty());
+}
+
+TEST(Config, PrecedenceIsFlagsThenEnvironmentThenFileThenDefaults) {
+  const auto file = testing::write_temp_file(
+      "precedence.json",
+      R"({"listen":"127.0.0.1:1001","admin_listen":"127.0.0.1:2001","upstream":{"url":"http://file:1","deadline_ms":5},"log":{"level":"warn"}})");
+  fake_env env;
+  env.vars["PCPROXY_LISTEN"] = "127.0.0.1:1002";
+  env.vars["PCPROXY_UPSTREAM_URL"] = "http://env:2";
+  const auto c = load_args({"--config", file, "--listen", "127.0.0.1:1003"}, env).settings;
+  EXPECT_EQ(c.listen, "127.0.0.1:1003");            // flag beats env and file
+  EXPECT_EQ(c.upstream.url, "http://env:2");         // env beats file
+  EXPECT_EQ(c.admin_listen, "127.0.0.1:2001");       // file beats default
+  EXPECT_EQ(c.upstream.deadline_ms, 5);
+  EXPECT_EQ(c.log.level, "warn");
+  EXPECT_EQ(c.upstream.connect_timeout_ms, 5000);    // default
+}
+
+TEST(Config, ConfigFileCanComeFromTheEnvironment) {
+  const auto file = testing::write_temp_file("env.json", R"({"threads": 3})");
+  fake_env env;
+  env.vars["PCPROXY_CONFIG"] = file;
+  EXPECT_EQ(load_args({}, env).settings.threads, 3);
+}
+
+TEST(Config, EveryKeyHasAnEnvironmentVariable) {
+  fake_env env;
+  env.vars["PCPROXY_CACHE_MAX_BYTES"] = "1234";
+  env.vars["PCPROXY_UPSTREAM_TLS_VERIFY"] = "false";
+  env.vars["PCPROXY_RETRY_BUDGET_RATIO"] = "0.5";
+  env.vars["PCPROXY_RETRY_STATUSES"] = "429,503";
+  env.vars["PCPROXY_CACHE_SCOPE"] = "tenant";
+  env.vars["PCPROXY_ROUTES"] = R"([{"path":"/v1/*","policy":"http"}])";
+  env.vars["PCPROXY_LIMITS_IDLE_TIMEOUT_MS"] = "7";
+  const auto c = load_args({}, env).settings;
+  EXPECT_EQ(c.cache.max_bytes, 1234);
+  EXPECT_FALSE(c.upstream.tls_verify);
+  EXPECT_DOUBLE_EQ(c.retry.budget_ratio, 0.5);
+  EXPECT_EQ(c.retry.statuses, (std::vector<int>{429, 503}));
+  EXPECT_EQ(c.cache.scope, cache_scope::tenant);
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].policy, cache_policy::http);
+  EXPECT_EQ(c.limits.idle_timeout_ms, 7);
+}
+
+TEST(Config, ValidationNamesTheFieldTheValueAndTheSource) {
+  EXPECT_THAT(problems_of({"--listen", "nope"}),
+              ElementsAre("listen: \"nope\" is not HOST:PORT (from --listen)"));
+  fake_env env;
+  env.vars["PCPROXY_UPSTREAM_URL"] = "ftp://example.com";
+  EXPECT_THAT(problems_of({}, env),
+              ElementsAre(AllOf(HasSubstr("upstream.url"), HasSubstr("ftp://example.com"),
+                                HasSubstr("PCPROXY_UPSTREAM_URL"))));
+}
+
+TEST(Config, EveryProblemIsReportedAtOnce) {
+  const auto file = testing::write_temp_file(
+      "many.json",
+      R"({"threads":-1,"retry":{"max_attempts":0,"statuses":[401,503]},"cache":{"scope":"galaxy"},"bogus":1})");
+  const auto problems = problems_of({"--config", file});
+  EXPECT_EQ(problems.size(), 5u);
+  EXPECT_THAT(problems, Contains(HasSubstr("cache.scope: \"galaxy\" is not")));
+  EXPECT_THAT(problems, Contains(HasSubstr("bogus: unknown key")));
+  EXPECT_THAT(problems, Contains(HasSubstr("threads: -1 must be between")));
+  EXPECT_THAT(problems, Contains(HasSubstr("retry.max_attempts: 0")));
+  EXPECT_THAT(problems, Contains(HasSubstr("retry.statuses: 401 is never retried")));
+}
+
+TEST(Config, TypeErrorsSayWhatWasExpected) {
+  const auto file = testing::write_temp_file("types.json", R"({"upstream":{"connect_timeout_ms":"5s"},"listen":8080})");
+  const auto problems = problems_of({"--config", file});
+  EXPECT_THAT(problems, Contains(HasSubstr("upstream.connect_timeout_ms: expected an integer, got \"5s\"")));
+  EXPECT_THAT(problems, Contains(HasSubstr("listen: expected a string, got 8080")));
+}
+
+TEST(Config, BrokenJsonGivesTheLine) {
+  const auto file = testing::write_temp_file("broken.json", "{\n  \"listen\": \"127.0.0.1:1\",\n  oops\n}");
+  EXPECT_THAT(problems_of({"--config", file}), ElementsAre(AllOf(HasSubstr("line 3"), HasSubstr("not valid JSON"))));
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  EXPECT_THAT(problems_of({"--config", "/nonexistent/pcproxy.json"}),
+              ElementsAre(HasSubstr("cannot read \"/nonexistent/pcproxy.json\"")));
+}
+
+TEST(Config, RoutesAreCheckedEntryByEntry) {
+  const auto file = testing::write_temp_file(
+      "routes.json", R"({"routes":[{"path":"/a*b","policy":"cache"},{"path":"x","policy":"pass"},{"policy":"pass"}]})");
+  EXPECT_THAT(problems_of({"--config", file}), ElementsAre(HasSubstr("routes: [2]: every route needs a \"path\"")));
+  const auto file2 = testing::write_temp_file(
+      "routes2.json", R"({"routes":[{"path":"/a*b","policy":"cache"},{"path":"x","policy":"magic"}]})");
+  EXPECT_THAT(problems_of({"--config", file2}), ElementsAre(HasSubstr("routes: [1].policy: \"magic\" is not one of")));
+  const auto file3 = testing::write_temp_file(
+      "routes3.json", R"({"routes":[{"path":"/a*b","policy":"cache"},{"path":"x","policy":"pass","ttl_s":-1}]})");
+  const auto p3 = problems_of({"--config", file3});
+  EXPECT_THAT(p3, Contains(HasSubstr("routes[0].path: \"/a*b\" may contain * only at the end")));
+  EXPECT_THAT(p3, Contains(HasSubstr("routes[1].path: \"x\" must start with /")));
+  EXPECT_THAT(p3, Contains(HasSubstr("routes[1].ttl_s: must not be negative")));
+}
+
+TEST(Config, UpstreamUrlMustBeAnOriginWithoutCredentials) {
+  EXPECT_THAT(problems_of({"--upstream", "https://user:pw@example.com"}),
+              ElementsAre(HasSubstr("must not carry credentials")));
+  EXPECT_THAT(problems_of({"--upstream", "https://example.com/v1"}), ElementsAre(HasSubstr("without a path")));
+  EXPECT_THAT(problems_of({"--upstream", "https://example.com:99999"}), ElementsAre(HasSubstr("invalid port")));
+  EXPECT_TRUE(problems_of({"--upstream", "https://example.com/"}).empty());
+}
+
+TEST(Config, UnreadableFilesAreStartUpErrors) {
+  EXPECT_THAT(problems_of({"--upstream-ca-file", "/nonexistent/ca.pem"}),
+              ElementsAre(HasSubstr("upstream.ca_file: cannot read \"/nonexistent/ca.pem\"")));
+}
+
+TEST(Config, CheckConfigOutputLoadsBackToTheSameConfig) {
+  fake_env env;
+  env.vars["PCPROXY_RETRY_STATUSES"] = "429,503";
+  env.vars["PCPROXY_CACHE_SCOPE"] = "tenant";
+  const auto first = load_args({"--check-config", "--listen", "127.0.0.1:7000"}, env);
+  EXPECT_EQ(first.what, action::check_config);
+  const auto printed = to_json(first.settings);
+  const auto file = testing::write_temp_file("roundtrip.json", printed);
+  const auto second = load_args({"--config", file}).settings;
+  EXPECT_EQ(to_json(second), printed);
+  EXPECT_EQ(second.listen, "127.0.0.1:7000");
+  EXPECT_EQ(second.cache.scope, cache_scope::tenant);
+}
+
+TEST(Config, HelpAndVersionAreActions) {
+  const auto help = load_args({"--help"});
+  EXPECT_EQ(help.what, action::help);
+  EXPECT_THAT(help.help_text, HasSubstr("--upstream"));
+  EXPECT_THAT(help.help_text, HasSubstr("PCPROXY_"));
+  EXPECT_EQ(load_args({"--version"}).what, action::version);
+  EXPECT_THAT(problems_of({"--no-such-flag"}), ElementsAre(HasSubstr("command line")));
+}
+
+TEST(Config, ParsesHostPortAndOrigins) {
+  auto hp = parse_host_port("[::1]:8080");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->host, "::1");
+  EXPECT_EQ(hp->port, 8080);
+  EXPECT_FALSE(parse_host_port("127.0.0.1"));
+  EXPECT_FALSE(parse_host_port("127.0.0.1:x"));
+  EXPECT_FALSE(parse_host_port("bad host:1"));
+  std::string why;
+  auto o = parse_origin("https://api.partnercenter.microsoft.com", why);
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->tls);
+  EXPECT_EQ(o->port, 443);
+  EXPECT_EQ(o->authority, "api.partnercenter.microsoft.com");
+  auto p = parse_origin("http://127.0.0.1:8081", why);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->authority, "127.0.0.1:8081");
+  EXPECT_EQ(p->base_url, "http://127.0.0.1:8081");
+}
+
+}  // namespace
+}  // namespace pcproxy::config

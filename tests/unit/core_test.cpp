@@ -1,0 +1,61 @@
+#include "core/error_body.hpp"
+#include "core/http_date.hpp"
+#include "core/json_text.hpp"
+#include "core/sha256.hpp"
+
+#include <rapidjson/document.h>
+
+#include <gtest/gtest.h>
+
+namespace pcproxy::core {
+namespace {
+
+using namespace std::chrono;
+
+TEST(JsonText, EscapesWhatJsonRequires) {
+  std::string out;
+  append_json_string(out, "a\"b\\c\n\t\x01 \xE2\x82\xAC");
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\t\\u0001 \xE2\x82\xAC\"");
+}
+
+TEST(JsonText, InvalidUtf8BecomesReplacementCharacters) {
+  std::string out;
+  append_json_string(out, "x\xFF\xC3");
+  EXPECT_EQ(out, "\"x\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  rapidjson::Document doc;
+  doc.Parse(out.c_str());
+  EXPECT_FALSE(doc.HasParseError());
+}
+
+TEST(ErrorBody, HasPartnerCentersShapeAndTheIds) {
+  const auto body = error_body(error_code_number::bad_gateway, "upstream \"down\"", "corr", "req");
+  rapidjson::Document doc;
+  doc.Parse(body.c_str());
+  ASSERT_FALSE(doc.HasParseError()) << body;
+  EXPECT_EQ(doc["code"].GetInt(), 5020);
+  EXPECT_STREQ(doc["description"].GetString(), "upstream \"down\"");
+  EXPECT_TRUE(doc["data"].IsArray());
+  EXPECT_STREQ(doc["source"].GetString(), "pcproxy");
+  EXPECT_STREQ(doc["correlationId"].GetString(), "corr");
+  EXPECT_STREQ(doc["requestId"].GetString(), "req");
+  EXPECT_FALSE(rapidjson::Document().Parse(error_body(error_code_number::internal, "x").c_str()).HasMember("requestId"));
+}
+
+TEST(HttpDate, FormatsAndParsesImfFixdate) {
+  const auto t = sys_days{year{1994} / November / 6} + hours{8} + minutes{49} + seconds{37};
+  EXPECT_EQ(format_http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), t);
+  EXPECT_FALSE(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
+  EXPECT_FALSE(parse_http_date("Sun, 31 Feb 1994 08:49:37 GMT"));
+  EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"));
+  const auto now = floor<seconds>(std::chrono::system_clock::now());
+  EXPECT_EQ(parse_http_date(format_http_date(now)), now);
+}
+
+TEST(Sha256, KnownVector) {
+  EXPECT_EQ(to_hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(to_hex(sha256("abc"), 4), "ba7816bf");
+}
+
+}  // namespace
+}  // namespace pcproxy::core
