@@ -93,8 +93,13 @@ test_pki make_test_pki(const std::vector<std::string>& dns_names,
   const std::string cn = dns_names.empty() ? ip_addresses.front() : dns_names.front();
   auto leaf = new_cert(leaf_key.get(), cn, ca.get());
   std::string san;
-  for (const auto& d : dns_names) san += (san.empty() ? "" : ",") + std::string("DNS:") + d;
-  for (const auto& ip : ip_addresses) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+  const auto add_name = [&san](const char* kind, const std::string& value) {
+    if (!san.empty()) san += ',';
+    san += kind;
+    san += value;
+  };
+  for (const auto& d : dns_names) add_name("DNS:", d);
+  for (const auto& ip : ip_addresses) add_name("IP:", ip);
   add_extension(leaf.get(), ca.get(), NID_subject_alt_name, san);
   add_extension(leaf.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE");
   add_extension(leaf.get(), ca.get(), NID_ext_key_usage, "serverAuth");
