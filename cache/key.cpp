@@ -15,23 +15,6 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-               hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);  // a stray '%' stays literal
-    }
-  }
-  return out;
-}
-
 void percent_encode(std::string& out, std::string_view s) {
   static constexpr char digits[] = "0123456789ABCDEF";
   for (char ch : s) {
@@ -54,6 +37,23 @@ void append_field(std::string& out, std::string_view field) {
 }
 
 }  // namespace
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);  // a stray '%' stays literal
+    }
+  }
+  return out;
+}
 
 std::string normalise_query(std::string_view raw) {
   std::vector<std::pair<std::string, std::string>> params;

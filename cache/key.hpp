@@ -43,6 +43,9 @@ cache_key derive_key(const key_inputs& in);
 /// and re-encoded canonically, so `b=2&a=1` and `a=%31&b=2` give the same key.
 std::string normalise_query(std::string_view raw);
 
+/// Percent-decoding as the key uses it: %XX decoded, '+' as space, a stray '%' kept.
+std::string percent_decode(std::string_view s);
+
 /// The scope id of a credential: "c-" + hex of the first 16 bytes of SHA-256(value).
 /// Shown in admin output and usable to purge; the credential cannot be recovered.
 std::string credential_scope(std::string_view authorization);

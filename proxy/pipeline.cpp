@@ -2,18 +2,21 @@
 
 #include "cache/freshness.hpp"
 #include "cache/key.hpp"
+#include "cache/scope.hpp"
+#include "cache/validator.hpp"
 #include "config/loader.hpp"
 #include "core/log.hpp"
-#include "proxy/responses.hpp"
 #include "upstream/headers.hpp"
 
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 
 #include <charconv>
 
 namespace pcproxy::proxy {
 
 namespace http = beast::http;
+using std::chrono::seconds;
 
 namespace {
 
@@ -22,22 +25,28 @@ const std::shared_ptr<spdlog::logger>& log() {
   return l;
 }
 
-// Request fields pcproxy sets itself or keeps to itself.
-bool owned_request_field(std::string_view name) {
-  static constexpr std::string_view owned[] = {"host", "authorization", "ms-correlationid",
-                                               "ms-requestid", "ms-cv", "pcproxy-debug"};
-  for (auto o : owned)
-    if (beast::iequals(name, o)) return true;
+bool one_of(std::string_view name, std::initializer_list<std::string_view> names) {
+  for (auto n : names)
+    if (beast::iequals(name, n)) return true;
   return false;
 }
 
-// Response fields that belong to one exchange and never go into a stored entry.
+// Request fields pcproxy sets itself or keeps to itself.
+bool owned_request_field(std::string_view name) {
+  return one_of(name, {"host", "authorization", "ms-correlationid", "ms-requestid", "ms-cv", "pcproxy-debug"});
+}
+
+// On cached routes pcproxy fetches whole, unencoded representations and evaluates the
+// client's conditions and cache directives itself.
+bool cache_owned_request_field(std::string_view name) {
+  return owned_request_field(name) ||
+         one_of(name, {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range",
+                       "range", "accept-encoding", "cache-control", "pragma"});
+}
+
+// Response fields that belong to one exchange and are never stored or relayed.
 bool per_exchange_response_field(std::string_view name) {
-  static constexpr std::string_view per_exchange[] = {
-      "ms-correlationid", "ms-requestid", "ms-cv", "set-cookie", "age", "x-cache", "cache-status"};
-  for (auto p : per_exchange)
-    if (beast::iequals(name, p)) return true;
-  return false;
+  return one_of(name, {"ms-correlationid", "ms-requestid", "ms-cv", "set-cookie", "age", "x-cache", "cache-status"});
 }
 
 std::string serialise_fields(const http::fields& fields) {
@@ -51,32 +60,13 @@ std::string serialise_fields(const http::fields& fields) {
   return out;
 }
 
-std::chrono::seconds seconds_of(std::int64_t s) { return std::chrono::seconds(s); }
-
-}  // namespace
-
-/// The state of one request as it moves through the pipeline.
-struct call {
-  const server::request& req;
-  const server::request_info& info;
-  std::string_view path;
-  std::string_view query;
-  upstream::correlation corr;
-  std::string_view authorization;
-  std::shared_ptr<const std::string> injected;  // keeps an injected token alive
-  const config::route_config* route = nullptr;
-};
-
-namespace {
-
-upstream::request upstream_request_for(const call& c) {
-  upstream::request out;
-  out.method = c.req.method();
-  out.target = std::string(c.req.target());
-  upstream::copy_end_to_end(c.req.base(), out.headers, owned_request_field);
-  out.headers.set(http::field::authorization, c.authorization);
-  out.body = c.req.body();
-  return out;
+// A Vary that names only what the key already holds keeps a response storable.
+bool vary_is_covered(const http::fields& headers) {
+  const auto it = headers.find(http::field::vary);
+  if (it == headers.end()) return true;
+  for (const auto token : http::token_list{it->value()})
+    if (!one_of(token, {"accept", "x-locale", "accept-encoding"})) return false;
+  return true;
 }
 
 std::optional<std::uint64_t> content_length_of(const http::fields& fields) {
@@ -89,7 +79,58 @@ std::optional<std::uint64_t> content_length_of(const http::fields& fields) {
   return n;
 }
 
+// The client's Cache-Control (Pragma: no-cache counts when Cache-Control is absent).
+cache::cache_control request_directives(const server::request& req) {
+  if (const auto cc = req.find(http::field::cache_control); cc != req.end())
+    return cache::parse_cache_control(cc->value());
+  cache::cache_control out;
+  out.no_cache = beast::iequals(req[http::field::pragma], "no-cache");
+  return out;
+}
+
+// Upstream failed in a way a stale entry may cover (stale-if-error).
+bool upstream_failed(const fetched& f) {
+  return !f.response || f.response->status >= 500 || f.response->status == 429;
+}
+
+std::string ttl_param(seconds ttl) { return "; ttl=" + std::to_string(ttl.count()); }
+
 }  // namespace
+
+/// Who is asking: the cache scope their requests read and write.
+struct identity {
+  std::string scope;
+  bool tenant = false;     // scope is a tenant's, shared between its tokens
+  bool may_read = true;    // false: a tenant token upstream has not accepted yet
+  std::optional<core::sys_time> expires;
+};
+
+/// The state of one request as it moves through the pipeline.
+struct call {
+  const server::request& req;
+  std::string_view path;
+  std::string_view query;
+  upstream::correlation corr;
+  std::string_view authorization;
+  std::shared_ptr<const std::string> injected;  // keeps an injected token alive
+  std::size_t route_index = 0;
+  const config::route_config* route = nullptr;
+  identity who;
+};
+
+/// Everything one upstream fetch for the cache needs, owned, so a background refresh
+/// can outlive the request that started it.
+struct fetch_plan {
+  upstream::request request;
+  upstream::correlation corr;
+  cache::cache_key key;
+  identity who;
+  std::string authorization;
+  std::string path;
+  config::route_config route;
+  bool store_allowed = true;                   // false: the client said no-store
+  std::shared_ptr<const cache::entry> stored;  // to revalidate (If-None-Match)
+};
 
 pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                    std::shared_ptr<cache::store> store, std::shared_ptr<const core::clock> clock,
@@ -104,17 +145,17 @@ pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::tra
       clock_(std::move(clock)),
       random_(std::move(random)),
       router_(settings.routes),
-      injected_token_(settings.upstream.token_file) {}
+      counters_(std::make_unique<counters[]>(router_.size())),
+      injected_token_(settings.upstream.token_file),
+      verdicts_(clock_) {}
 
-awaitable<server::response> pipeline::handle(const server::request& req,
-                                             const server::request_info& info) {
-  call c{req, info, {}, {}, {}, {}, {}, {}};
+awaitable<server::response> pipeline::handle(const server::request& req, const server::request_info&) {
+  call c{req, {}, {}, {}, {}, {}, 0, nullptr, {}};
   const std::string_view target = req.target();
   const auto question = target.find('?');
   c.path = target.substr(0, question);
   c.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
-  c.corr = upstream::correlation_for_request(req["MS-CorrelationId"], req["MS-RequestId"],
-                                             req["MS-CV"], random_);
+  c.corr = upstream::correlation_for_request(req["MS-CorrelationId"], req["MS-RequestId"], req["MS-CV"], random_);
 
   c.authorization = req[http::field::authorization];
   if (c.authorization.empty()) {
@@ -133,7 +174,13 @@ awaitable<server::response> pipeline::handle(const server::request& req,
     c.authorization = *c.injected;
   }
 
-  c.route = &router_.match(c.path);
+  if (settings_.cache.scope == config::cache_scope::tenant)
+    if (auto claims = cache::read_jwt_claims(c.authorization))
+      c.who = {cache::tenant_scope(claims->tenant_id), true, verdicts_.accepted(c.authorization), claims->expires};
+  if (c.who.scope.empty()) c.who.scope = cache::credential_scope(c.authorization);
+
+  c.route_index = router_.index_of(c.path);
+  c.route = &router_.at(c.route_index);
   const auto method = req.method();
   const bool readable = method == http::verb::get || method == http::verb::head;
   if (c.route->policy != config::cache_policy::pass && readable && settings_.cache.max_bytes > 0)
@@ -142,87 +189,219 @@ awaitable<server::response> pipeline::handle(const server::request& req,
 }
 
 awaitable<server::response> pipeline::serve_from_cache(call& c) {
-  const auto scope = cache::credential_scope(c.authorization);
-  const auto key = cache::derive_key({scope, "GET", c.path, c.query, c.req["MS-ContinuationToken"],
+  auto& count = counters_[c.route_index];
+  const auto directives = request_directives(c.req);
+  const auto key = cache::derive_key({c.who.scope, "GET", c.path, c.query, c.req["MS-ContinuationToken"],
                                       c.req[http::field::accept], c.req["X-Locale"]});
   const auto now = clock_->now();
 
-  if (auto hit = store_->find(key); hit && cache::classify(*hit, now) == cache::freshness::fresh) {
-    server::response res;
-    res.status = hit->status;
-    res.header_block = hit->header_block;
-    res.body = hit->body;
-    set_correlation_headers(res, c.corr);
-    const auto ttl = cache::time_to_live(*hit, now).count();
-    set_cache_headers(res, cache_result::hit, cache::age(*hit, now).count(),
-                      "pcproxy; hit; ttl=" + std::to_string(ttl));
-    co_return res;
-  }
-
-  auto result = co_await upstream_->send(upstream_request_for(c), c.corr, true);
-  if (!result.answer) {
-    auto res = failure_response(result);
-    set_cache_headers(res, cache_result::miss, 0, "pcproxy; fwd=uri-miss; detail=upstream-failed");
-    co_return res;
-  }
-
-  auto& answer = *result.answer;
-  if (answer.status == 200 && c.req.method() == http::verb::get) {
-    if (auto stored = store_response(c, key, answer)) {
-      server::response res;
-      res.status = 200;
-      res.header_block = stored->header_block;
-      res.body = stored->body;
-      set_correlation_headers(res, result.sent);
-      set_cache_headers(res, cache_result::miss, 0,
-                        "pcproxy; fwd=uri-miss; fwd-status=200; stored; ttl=" +
-                            std::to_string(cache::time_to_live(*stored, stored->stored_at).count()));
-      co_return res;
+  std::shared_ptr<const cache::entry> stored = c.who.may_read ? store_->find(key) : nullptr;
+  if (stored) {
+    auto state = cache::classify(*stored, now);
+    const bool too_old = directives.max_age && cache::age(*stored, now) > *directives.max_age;
+    const bool usable_now = state == cache::freshness::fresh || state == cache::freshness::stale_while_revalidate;
+    if (usable_now && (directives.no_cache || too_old)) state = cache::freshness::stale;
+    if (state == cache::freshness::fresh) {
+      ++count.hits;
+      co_return respond(c, *stored, cache_result::hit,
+                        "pcproxy; hit" + ttl_param(cache::time_to_live(*stored, now)), c.corr);
+    }
+    if (state == cache::freshness::stale_while_revalidate) {
+      ++count.stale;
+      const auto executor = co_await net::this_coro::executor;
+      refresh_in_background(plan_for(c, key, stored, !directives.no_store), executor);
+      co_return respond(c, *stored, cache_result::stale, "pcproxy; hit; detail=stale-while-revalidate", c.corr);
     }
   }
+  if (directives.only_if_cached) {
+    ++count.misses;
+    auto res = error_response(504, core::error_code_number::only_if_cached_miss,
+                              "Cache-Control: only-if-cached, and pcproxy holds no fresh response for this request",
+                              c.corr);
+    set_cache_headers(res, cache_result::miss, 0, "pcproxy; fwd=miss; detail=only-if-cached");
+    co_return res;
+  }
 
-  co_return relay(c, result, cache_result::miss,
-                  "pcproxy; fwd=uri-miss; fwd-status=" + std::to_string(answer.status));
+  const auto plan = plan_for(c, key, stored, !directives.no_store);
+  // An unverified tenant token must see upstream's own answer, never a shared one.
+  // (Each co_await is a statement of its own: GCC 12 mishandles temporaries of a
+  // co_await inside a conditional expression or an initialiser list.)
+  outcome got;
+  if (c.who.may_read) {
+    got = co_await fetch_collapsed(plan);
+  } else {
+    got.result = co_await fetch(plan);
+    got.own = true;
+  }
+  const auto& result = *got.result;
+  const auto& corr = got.own ? result.sent : c.corr;
+  const std::string forwarded = stored ? "pcproxy; fwd=stale" : "pcproxy; fwd=uri-miss";
+
+  if (upstream_failed(result) && stored && cache::usable_if_error(*stored, clock_->now())) {
+    ++count.stale;
+    const auto why = result.response ? "fwd-status=" + std::to_string(result.response->status)
+                                     : std::string("detail=") + upstream::to_string(result.error);
+    log()->warn("{} served stale: upstream {}", c.path,
+                result.response ? std::to_string(result.response->status) : result.detail);
+    co_return respond(c, *stored, cache_result::stale, "pcproxy; fwd=stale; " + why + "; detail=stale-if-error",
+                      corr);
+  }
+  if (!result.response) {
+    ++count.misses;
+    upstream::result failed;
+    failed.error = result.error;
+    failed.detail = result.detail;
+    failed.sent = corr;
+    auto res = failure_response(failed);
+    set_cache_headers(res, cache_result::miss, 0, forwarded + "; detail=upstream-failed");
+    co_return res;
+  }
+  const auto& answer = *result.response;
+  const auto ttl = result.stored ? ttl_param(cache::time_to_live(answer, answer.stored_at)) : std::string{};
+  if (result.revalidated) {
+    ++count.revalidated;
+    co_return respond(c, answer, cache_result::revalidated, "pcproxy; fwd=stale; detail=revalidated" + ttl, corr);
+  }
+  ++count.misses;
+  co_return respond(c, answer, cache_result::miss,
+                    forwarded + "; fwd-status=" + std::to_string(answer.status) + (result.stored ? "; stored" : "") +
+                        ttl + (c.who.may_read ? "" : "; detail=token-not-yet-verified"),
+                    corr);
 }
 
-std::shared_ptr<const cache::entry> pipeline::store_response(call& c, const cache::cache_key& key,
-                                                             upstream::response& answer) {
-  const auto& route = *c.route;
-  const auto response_cc = cache::parse_cache_control(answer.headers[http::field::cache_control]);
-  std::chrono::seconds ttl = seconds_of(route.ttl_s);
-  if (route.policy == config::cache_policy::http) {
-    auto lifetime = cache::http_lifetime(response_cc, true);
-    if (!lifetime) return nullptr;
-    ttl = *lifetime;
-  } else if (response_cc.no_store) {
-    return nullptr;
+fetch_plan pipeline::plan_for(const call& c, const cache::cache_key& key,
+                              std::shared_ptr<const cache::entry> stored, bool store_allowed) const {
+  fetch_plan plan;
+  plan.request.method = http::verb::get;  // HEAD too: the stored GET answers both
+  plan.request.target = std::string(c.req.target());
+  upstream::copy_end_to_end(c.req.base(), plan.request.headers, cache_owned_request_field);
+  plan.request.headers.set(http::field::authorization, c.authorization);
+  if (stored && !stored->validator.empty()) plan.request.headers.set(http::field::if_none_match, stored->validator);
+  plan.corr = c.corr;
+  plan.key = key;
+  plan.who = c.who;
+  plan.authorization = std::string(c.authorization);
+  plan.path = std::string(c.path);
+  plan.route = *c.route;
+  plan.store_allowed = store_allowed;
+  plan.stored = std::move(stored);
+  return plan;
+}
+
+awaitable<pipeline::outcome> pipeline::fetch_collapsed(const fetch_plan& plan) {
+  auto ticket = flights_.join(plan.key);
+  if (ticket.leader) {
+    flights::leader_guard guard(flights_, plan.key, ticket.shared);
+    auto result = co_await fetch(plan);
+    guard.finish(result);
+    co_return outcome{result, true};
+  }
+  const auto wait = std::chrono::milliseconds(settings_.cache.single_flight_wait_ms);
+  auto result = co_await flights_.wait(ticket.shared, std::chrono::steady_clock::now() + wait);
+  // Within a tenant the leader holds another token: only its successes are shared.
+  const bool shareable = result && (!plan.who.tenant || (result->response && result->response->status < 300));
+  if (shareable) co_return outcome{result, false};
+  auto own = co_await fetch(plan);
+  co_return outcome{own, true};
+}
+
+awaitable<std::shared_ptr<const fetched>> pipeline::fetch(const fetch_plan& plan) {
+  auto r = co_await upstream_->send(plan.request, plan.corr, true);
+  auto out = std::make_shared<fetched>();
+  out->sent = r.sent;
+  out->error = r.error;
+  out->detail = std::move(r.detail);
+  if (!r.answer) co_return out;
+
+  auto& answer = *r.answer;
+  note_verdict(plan.who, plan.authorization, answer.status);
+  const auto now = clock_->now();
+  const auto validator = answer.status == 200 ? cache::validator_of(answer.headers[http::field::etag], answer.body)
+                                              : std::string{};
+  std::optional<seconds> ttl;  // set when the answer may be stored, to its lifetime
+  if (answer.status == 200 && plan.store_allowed && vary_is_covered(answer.headers)) {
+    const auto cc = cache::parse_cache_control(answer.headers[http::field::cache_control]);
+    if (plan.route.policy == config::cache_policy::http)
+      ttl = cache::http_lifetime(cc, true);
+    else if (!cc.no_store)
+      ttl = seconds(plan.route.ttl_s);
+  }
+
+  // Revalidation: a 304, or a storable 200 with the same validator, renews the stored
+  // entry's freshness and keeps its bytes.
+  if (plan.stored && plan.stored->status == 200 &&
+      (answer.status == 304 || (ttl && validator == plan.stored->validator))) {
+    out->response = refreshed(*plan.stored, now, ttl);
+    out->stored = store_->insert(plan.key, out->response);
+    out->revalidated = true;
+    co_return out;
   }
 
   http::fields kept;
   upstream::copy_end_to_end(answer.headers, kept, per_exchange_response_field);
   auto e = std::make_shared<cache::entry>();
-  e->status = 200;
+  e->status = answer.status;
+  if (ttl && kept.find(http::field::etag) == kept.end()) kept.set(http::field::etag, validator);
   e->header_block = std::make_shared<const std::string>(serialise_fields(kept));
   e->body = rewrite_links(std::move(answer.body));
-  e->stored_at = clock_->now();
-  e->rules.ttl = ttl;
-  e->rules.stale_while_revalidate = seconds_of(route.stale_while_revalidate_s);
-  e->rules.stale_if_error = seconds_of(settings_.cache.stale_if_error_s);
-  e->rules.month_boundary = route.month_boundary;
-  e->scope = cache::credential_scope(c.authorization);
-  e->path = std::string(c.path);
-  e->route = route.path;
-  if (!store_->insert(key, e))
-    log()->debug("response for {} not stored: larger than cache.max_bytes", c.path);
+  e->stored_at = now;
+  e->rules = {ttl.value_or(seconds(0)), seconds(plan.route.stale_while_revalidate_s),
+              seconds(settings_.cache.stale_if_error_s), plan.route.month_boundary};
+  e->validator = ttl ? validator : std::string{};
+  e->scope = plan.who.scope;
+  e->path = plan.path;
+  e->route = plan.route.path;
+  out->response = e;
+  if (ttl) {
+    out->stored = store_->insert(plan.key, e);
+    if (!out->stored) log()->debug("response for {} not stored: larger than cache.max_bytes", plan.path);
+  }
+  co_return out;
+}
+
+std::shared_ptr<const cache::entry> pipeline::refreshed(const cache::entry& stale, core::sys_time now,
+                                                        std::optional<seconds> ttl) const {
+  auto e = std::make_shared<cache::entry>(stale);  // shares the header block and body
+  e->stored_at = now;
+  if (ttl) e->rules.ttl = *ttl;
   return e;
+}
+
+void pipeline::refresh_in_background(fetch_plan plan, net::any_io_executor executor) {
+  if (flights_.in_flight(plan.key)) return;  // a refresh (or a miss) is already asking upstream
+  auto self = shared_from_this();
+  const auto path = plan.path;
+  net::co_spawn(
+      executor,
+      [self, plan = std::move(plan)]() -> awaitable<void> { co_await self->fetch_collapsed(plan); },
+      [path](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log()->error("background refresh of {} failed: {}", path, ex.what());
+        }
+      });
+}
+
+void pipeline::note_verdict(const identity& who, std::string_view authorization, unsigned status) {
+  if (!who.tenant) return;
+  if (status >= 200 && status < 300) verdicts_.accept(authorization, who.expires);
+  if (status == 401 || status == 403) verdicts_.reject(authorization);
 }
 
 awaitable<server::response> pipeline::forward(call& c) {
   const auto method = c.req.method();
-  const bool idempotent = method == http::verb::get || method == http::verb::head ||
-                          method == http::verb::put || method == http::verb::delete_ ||
-                          method == http::verb::options;
-  auto result = co_await upstream_->send(upstream_request_for(c), c.corr, idempotent);
+  upstream::request out;
+  out.method = method;
+  out.target = std::string(c.req.target());
+  upstream::copy_end_to_end(c.req.base(), out.headers, owned_request_field);
+  out.headers.set(http::field::authorization, c.authorization);
+  out.body = c.req.body();
+  const bool idempotent = method == http::verb::get || method == http::verb::head || method == http::verb::put ||
+                          method == http::verb::delete_ || method == http::verb::options;
+  auto result = co_await upstream_->send(out, c.corr, idempotent);
+  ++counters_[c.route_index].bypassed;
   const bool readable = method == http::verb::get || method == http::verb::head;
   if (!result.answer) {
     auto res = failure_response(result);
@@ -230,49 +409,70 @@ awaitable<server::response> pipeline::forward(call& c) {
     co_return res;
   }
   auto& answer = *result.answer;
+  note_verdict(c.who, c.authorization, answer.status);
   // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its path.
   if (!readable && answer.status >= 200 && answer.status < 400) {
-    const auto scope = cache::credential_scope(c.authorization);
     const std::string path(c.path);
     const auto erased = store_->erase_if(
-        [&](const cache::entry& e) { return e.scope == scope && e.path == path; });
+        [&](const cache::entry& e) { return e.scope == c.who.scope && e.path == path; });
     if (erased > 0) log()->debug("{} {} invalidated {} cached entries", c.req.method_string(), path, erased);
   }
 
-  co_return relay(c, result, cache_result::bypass,
-                  std::string(readable ? "pcproxy; fwd=bypass" : "pcproxy; fwd=method") +
-                      "; fwd-status=" + std::to_string(answer.status));
+  http::fields kept;
+  upstream::copy_end_to_end(answer.headers, kept, per_exchange_response_field);
+  cache::entry relayed;
+  relayed.status = answer.status;
+  relayed.header_block = std::make_shared<const std::string>(serialise_fields(kept));
+  relayed.body = rewrite_links(std::move(answer.body));
+  auto res = respond(c, relayed, cache_result::bypass,
+                     std::string(readable ? "pcproxy; fwd=bypass" : "pcproxy; fwd=method") +
+                         "; fwd-status=" + std::to_string(answer.status),
+                     result.sent);
+  if (method == http::verb::head) res.head_content_length = content_length_of(answer.headers);
+  co_return res;
 }
 
-server::response pipeline::relay(const call& c, upstream::result& result, cache_result label,
-                                 std::string_view cache_status) const {
-  auto& answer = *result.answer;
+server::response pipeline::respond(const call& c, const cache::entry& e, cache_result label,
+                                   std::string_view cache_status, const upstream::correlation& corr) const {
   server::response res;
-  res.status = answer.status;
-  upstream::copy_end_to_end(answer.headers, res.fields, per_exchange_response_field);
-  if (c.req.method() == http::verb::head) res.head_content_length = content_length_of(answer.headers);
-  res.body = rewrite_links(std::move(answer.body));
-  set_correlation_headers(res, result.sent);
-  set_cache_headers(res, label, 0, cache_status);
+  res.status = e.status;
+  res.header_block = e.header_block;
+  const auto inm = c.req[http::field::if_none_match];
+  if (e.status == 200 && !inm.empty() && cache::if_none_match_matches(inm, e.validator))
+    res.status = 304;  // the client holds this version: headers only
+  else
+    res.body = e.body;
+  set_correlation_headers(res, corr);
+  const bool from_store = label != cache_result::miss && label != cache_result::bypass;
+  set_cache_headers(res, label, from_store ? cache::age(e, clock_->now()).count() : 0, cache_status);
   return res;
+}
+
+std::vector<pipeline::route_stats> pipeline::stats() const {
+  std::vector<route_stats> out;
+  for (std::size_t i = 0; i < router_.size(); ++i) {
+    const auto& r = router_.at(i);
+    const auto& n = counters_[i];
+    out.push_back({r.path, r.policy, n.hits.load(), n.misses.load(), n.stale.load(), n.revalidated.load(),
+                   n.bypassed.load()});
+  }
+  return out;
 }
 
 std::shared_ptr<const std::string> pipeline::rewrite_links(std::string body) const {
   // Links are relative in practice; an absolute one to the upstream origin would take a
   // client around the proxy, so it is pointed at public_base_url. No other byte changes.
   if (!settings_.public_base_url.empty() && !upstream_base_url_.empty()) {
-    std::string escaped_from;  // the JSON-escaped spelling, "https:\/\/host"
-    for (char ch : upstream_base_url_) {
-      if (ch == '/') escaped_from += '\\';
-      escaped_from += ch;
-    }
-    std::string escaped_to;
-    for (char ch : settings_.public_base_url) {
-      if (ch == '/') escaped_to += '\\';
-      escaped_to += ch;
-    }
+    const auto json_escaped = [](const std::string& url) {
+      std::string out;  // the spelling JSON allows for '/': "https:\/\/host"
+      for (char ch : url) {
+        if (ch == '/') out += '\\';
+        out += ch;
+      }
+      return out;
+    };
     for (const auto& [from, to] : {std::pair{upstream_base_url_, settings_.public_base_url},
-                                   std::pair{escaped_from, escaped_to}}) {
+                                   std::pair{json_escaped(upstream_base_url_), json_escaped(settings_.public_base_url)}}) {
       for (auto at = body.find(from); at != std::string::npos; at = body.find(from, at + to.size()))
         body.replace(at, from.size(), to);
     }

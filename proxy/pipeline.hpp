@@ -1,25 +1,42 @@
 #pragma once
 // The request pipeline behind the server's handler interface (DESIGN.md "Request
-// pipeline"): credentials -> correlation -> route policy -> cache key -> store ->
-// upstream, and the response with its cache and correlation headers.
+// pipeline"): credentials -> correlation -> route policy -> scope and cache key ->
+// store (fresh, stale-while-revalidate, stale-if-error) -> single flight -> upstream,
+// and the response with its validator, cache and correlation headers.
 // Thread-safety: handle() runs concurrently; every member is thread-safe or immutable.
 #include "cache/store.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "proxy/responses.hpp"
 #include "proxy/router.hpp"
+#include "proxy/single_flight.hpp"
 #include "proxy/token_file.hpp"
+#include "proxy/token_verdicts.hpp"
 #include "server/handler.hpp"
 #include "upstream/client.hpp"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace pcproxy::proxy {
 
-struct call;
+/// What one upstream fetch produced, shared by a single flight's leader and followers.
+struct fetched {
+  std::shared_ptr<const cache::entry> response;  // upstream's answer as an immutable entry
+  bool stored = false;                           // `response` is in the store
+  bool revalidated = false;                      // upstream confirmed the stored bytes
+  upstream::failure error = upstream::failure::none;
+  std::string detail;
+  upstream::correlation sent;
+};
 
-class pipeline final : public server::request_handler {
+struct call;
+struct fetch_plan;
+struct identity;
+
+class pipeline final : public server::request_handler, public std::enable_shared_from_this<pipeline> {
 public:
   pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
            std::shared_ptr<cache::store> store, std::shared_ptr<const core::clock> clock,
@@ -28,14 +45,41 @@ public:
   awaitable<server::response> handle(const server::request& req,
                                      const server::request_info& info) override;
 
+  /// How requests of one route were answered since start.
+  struct route_stats {
+    std::string path;
+    config::cache_policy policy;
+    std::uint64_t hits = 0, misses = 0, stale = 0, revalidated = 0, bypassed = 0;
+  };
+  std::vector<route_stats> stats() const;
+  std::size_t single_flight_waiters() const { return flights_.waiting(); }
+  const std::shared_ptr<cache::store>& store() const { return store_; }
+  const std::shared_ptr<const core::clock>& clock() const { return clock_; }
+
 private:
+  struct counters {
+    std::atomic<std::uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, bypassed{0};
+  };
+  using flights = single_flight<cache::cache_key, fetched, cache::cache_key_hash>;
+  struct outcome {
+    std::shared_ptr<const fetched> result;
+    bool own = false;  // this request's own upstream call (not a flight leader's)
+  };
+
   awaitable<server::response> serve_from_cache(call& c);
   awaitable<server::response> forward(call& c);
-  std::shared_ptr<const cache::entry> store_response(call& c, const cache::cache_key& key,
-                                                     upstream::response& answer);
-  server::response relay(const call& c, upstream::result& result, cache_result label,
-                         std::string_view cache_status) const;
+  fetch_plan plan_for(const call& c, const cache::cache_key& key,
+                      std::shared_ptr<const cache::entry> stored, bool store_allowed) const;
+  awaitable<outcome> fetch_collapsed(const fetch_plan& plan);
+  awaitable<std::shared_ptr<const fetched>> fetch(const fetch_plan& plan);
+  void refresh_in_background(fetch_plan plan, net::any_io_executor executor);
+  void note_verdict(const identity& who, std::string_view authorization, unsigned status);
+  /// A copy of `stale` fresh from `now` (with `ttl` when the revalidating answer gave one).
+  std::shared_ptr<const cache::entry> refreshed(const cache::entry& stale, core::sys_time now,
+                                                std::optional<std::chrono::seconds> ttl) const;
   std::shared_ptr<const std::string> rewrite_links(std::string body) const;
+  server::response respond(const call& c, const cache::entry& e, cache_result label,
+                           std::string_view cache_status, const upstream::correlation& corr) const;
 
   const config::config settings_;
   const std::string upstream_base_url_;
@@ -44,7 +88,10 @@ private:
   const std::shared_ptr<const core::clock> clock_;
   const upstream::random_source random_;
   const router router_;
+  std::unique_ptr<counters[]> counters_;
   token_file injected_token_;
+  token_verdicts verdicts_;
+  flights flights_;
 };
 
 }  // namespace pcproxy::proxy

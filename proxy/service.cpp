@@ -2,15 +2,20 @@
 
 #include "proxy/admin.hpp"
 #include "proxy/pipeline.hpp"
+#include "upstream/client.hpp"
 
 namespace pcproxy::proxy {
 
-service::service(net::io_context& ioc, const config::config& settings,
+service::service(net::io_context& ioc, const config::config& settings, std::shared_ptr<const core::clock> clock)
+    : service(settings, std::make_shared<upstream::client>(ioc, settings.upstream), std::move(clock)) {}
+
+service::service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                  std::shared_ptr<const core::clock> clock)
     : store_(std::make_shared<cache::store>(static_cast<std::size_t>(settings.cache.max_bytes))),
-      upstream_(std::make_shared<upstream::client>(ioc, settings.upstream)),
-      proxy_(std::make_shared<pipeline>(settings, upstream_, store_, std::move(clock),
+      proxy_(std::make_shared<pipeline>(settings, std::move(upstream), store_, std::move(clock),
                                         upstream::system_random())),
-      admin_(std::make_shared<proxy::admin_handler>(store_)) {}
+      admin_(std::make_shared<proxy::admin_handler>(proxy_, settings.admin.token_file)) {}
+
+std::shared_ptr<server::request_handler> service::proxy_handler() const { return proxy_; }
 
 }  // namespace pcproxy::proxy

@@ -8,26 +8,34 @@
 #include "core/clock.hpp"
 #include "core/net.hpp"
 #include "server/handler.hpp"
-#include "upstream/client.hpp"
 
 #include <memory>
 
+namespace pcproxy::upstream {
+class transport;
+}
+
 namespace pcproxy::proxy {
+
+class pipeline;
 
 class service {
 public:
   /// Start-up: throws std::runtime_error when the upstream TLS settings are unusable.
   service(net::io_context& ioc, const config::config& settings,
           std::shared_ptr<const core::clock> clock = std::make_shared<core::system_clock>());
+  /// With another upstream (tests script one).
+  service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
+          std::shared_ptr<const core::clock> clock);
 
-  std::shared_ptr<server::request_handler> proxy_handler() const { return proxy_; }
+  std::shared_ptr<server::request_handler> proxy_handler() const;
   std::shared_ptr<server::request_handler> admin_handler() const { return admin_; }
   const std::shared_ptr<cache::store>& store() const { return store_; }
+  const pipeline& requests() const { return *proxy_; }
 
 private:
   std::shared_ptr<cache::store> store_;
-  std::shared_ptr<upstream::client> upstream_;
-  std::shared_ptr<server::request_handler> proxy_;
+  std::shared_ptr<pipeline> proxy_;
   std::shared_ptr<server::request_handler> admin_;
 };
 

@@ -50,7 +50,7 @@ pool::~pool() {
 awaitable<std::optional<lease>> pool::acquire(std::chrono::steady_clock::time_point until) {
   const auto executor = co_await net::this_coro::executor;
   for (;;) {
-    std::shared_ptr<waiter> w;
+    std::shared_ptr<core::wakeup> w;
     std::vector<std::unique_ptr<connection>> stale;  // closed when destroyed
     {
       std::lock_guard lock(mutex_);
@@ -67,18 +67,17 @@ awaitable<std::optional<lease>> pool::acquire(std::chrono::steady_clock::time_po
         ++open_;
         co_return lease(this, std::make_unique<connection>(ioc_, tls_), false);
       }
-      w = std::make_shared<waiter>(executor);
-      w->timer.expires_at(until);
+      w = core::wakeup::on(executor);
       waiters_.push_back(w);
     }
     stale.clear();  // closes them outside the lock
 
-    co_await w->timer.async_wait(use_nothrow);
+    const bool woken = co_await w->wait_until(until);
     std::lock_guard lock(mutex_);
     waiters_.remove(w);
-    if (std::chrono::steady_clock::now() >= until) {
+    if (!woken || std::chrono::steady_clock::now() >= until) {
       // A wake-up meant for us must not be lost: hand it to the next waiter.
-      if (w->woken) wake_one_locked();
+      if (w->woken()) wake_one_locked();
       co_return std::nullopt;
     }
   }
@@ -98,11 +97,9 @@ void pool::give_back(std::unique_ptr<connection> conn, bool keep_alive) {
 
 void pool::wake_one_locked() {
   if (waiters_.empty()) return;
-  auto w = waiters_.front();
+  auto w = std::move(waiters_.front());
   waiters_.pop_front();
-  w->woken = true;
-  // The timer belongs to the waiting coroutine's executor: cancel it there.
-  net::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+  w->wake();
 }
 
 }  // namespace pcproxy::upstream

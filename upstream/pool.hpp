@@ -3,6 +3,7 @@
 // upstream/. Thread-safety: pool members are safe from any thread; a connection is
 // used by one exchange at a time, on its own strand.
 #include "core/net.hpp"
+#include "core/wakeup.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -70,11 +71,6 @@ public:
 
 private:
   friend class lease;
-  struct waiter {
-    explicit waiter(net::any_io_executor ex) : timer(ex) {}
-    net::steady_timer timer;
-    bool woken = false;
-  };
 
   void give_back(std::unique_ptr<connection> conn, bool keep_alive);
   void wake_one_locked();
@@ -89,7 +85,7 @@ private:
   std::mutex mutex_;
   std::vector<std::unique_ptr<connection>> idle_;  // back = most recently used
   std::size_t open_ = 0;                           // idle + leased
-  std::list<std::shared_ptr<waiter>> waiters_;
+  std::list<std::shared_ptr<core::wakeup>> waiters_;
 };
 
 }  // namespace pcproxy::upstream

@@ -32,7 +32,7 @@ TEST(Tls, AnUpstreamSignedByTheConfiguredCaWorks) {
 
   const auto res = http_get(proxy.port(), usage, alice);
   EXPECT_EQ(res.status, 200) << res.body;
-  EXPECT_EQ(res.body, render_usage_page(caller_id("Bearer alice-token"), 0, 10, 25, false).body);
+  EXPECT_EQ(res.body, render_usage_page(caller_id("Bearer alice-token"), 0, 10, 25).body);
   EXPECT_EQ(http_get(proxy.port(), usage, alice).header("X-Cache"), "HIT");
   EXPECT_EQ(fake.count(), 1u);
 }

@@ -1,20 +1,25 @@
 #include "tests/support/fake_partner_center.hpp"
 
+#include "cache/scope.hpp"
 #include "core/http_date.hpp"
 #include "core/net.hpp"
 #include "core/sha256.hpp"
 
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <array>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace pcproxy::testing {
@@ -33,13 +38,107 @@ bool recorded_request::has_header(std::string_view name) const {
   return false;
 }
 
+namespace {
+
+std::string base64url(std::string_view bytes) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char ch : bytes) {
+    buffer = (buffer << 8) | static_cast<unsigned char>(ch);
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(alphabet[(buffer >> bits) & 0x3F]);
+    }
+  }
+  if (bits > 0) out.push_back(alphabet[(buffer << (6 - bits)) & 0x3F]);
+  return out;
+}
+
+std::string jwt_signature(std::string_view signed_part) {
+  return core::to_hex(core::sha256("fake-partner-center-signing-key:" + std::string(signed_part)), 16);
+}
+
+// The JWT parts of "Bearer a.b.c", or nullopt for any other credential.
+std::optional<std::array<std::string_view, 3>> jwt_parts(std::string_view authorization) {
+  if (!authorization.starts_with("Bearer ")) return std::nullopt;
+  const auto token = authorization.substr(7);
+  const auto a = token.find('.');
+  if (a == std::string_view::npos) return std::nullopt;
+  const auto b = token.find('.', a + 1);
+  if (b == std::string_view::npos || token.find('.', b + 1) != std::string_view::npos) return std::nullopt;
+  return std::array{token.substr(0, a), token.substr(a + 1, b - a - 1), token.substr(b + 1)};
+}
+
+}  // namespace
+
+std::string make_test_jwt(std::string_view tenant_id, std::chrono::system_clock::time_point expires,
+                          bool valid_signature, std::string_view nonce) {
+  const auto exp = std::chrono::duration_cast<std::chrono::seconds>(expires.time_since_epoch()).count();
+  const auto header = base64url(R"({"typ":"JWT","alg":"RS256"})");
+  const auto payload = base64url("{\"aud\":\"https://api.partnercenter.microsoft.com\",\"tid\":\"" +
+                                 std::string(tenant_id) + "\",\"exp\":" + std::to_string(exp) +
+                                 ",\"nonce\":\"" + std::string(nonce) + "\"}");
+  const auto signed_part = header + "." + payload;
+  return "Bearer " + signed_part + "." + (valid_signature ? jwt_signature(signed_part) : std::string(32, 'f'));
+}
+
 std::string caller_id(std::string_view authorization) {
+  if (const auto claims = cache::read_jwt_claims(authorization))
+    return core::to_hex(core::sha256("tid:" + claims->tenant_id), 4);
   return core::to_hex(core::sha256(authorization), 4);
 }
 
 std::string continuation_token(std::string_view caller, std::size_t offset) {
   const auto check = core::to_hex(core::sha256(std::string(caller) + "/" + std::to_string(offset)), 3);
   return "cT0/" + std::string(caller) + "_" + std::to_string(offset) + "," + check + "==";
+}
+
+std::vector<fault> parse_script(std::string_view text) {
+  std::vector<fault> steps;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const auto step = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    auto bad = [&] { return std::invalid_argument("cannot read script step \"" + std::string(step) + "\""); };
+    std::string_view rest = step;
+    const auto colon = rest.find(':');
+    const auto head = rest.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    fault f;
+    if (head == "reset") f.what = fault::kind::reset;
+    else if (head == "reset-mid-body") f.what = fault::kind::reset_mid_body;
+    else if (head == "truncate") f.what = fault::kind::truncated_body;
+    else if (head == "malformed") f.what = fault::kind::malformed_json;
+    else if (head == "stall") f.what = fault::kind::stall;
+    else if (head == "trickle") f.what = fault::kind::trickle;
+    else {
+      const auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), f.status);
+      if (ec != std::errc{} || end != head.data() + head.size() || f.status < 100 || f.status > 599) throw bad();
+    }
+    while (!rest.empty()) {
+      const auto next = rest.find(':');
+      const auto option = rest.substr(0, next);
+      rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
+      const auto eq = option.find('=');
+      if (eq == std::string_view::npos) throw bad();
+      const auto name = option.substr(0, eq);
+      auto value = option.substr(eq + 1);
+      long long n = 0;
+      if (value.starts_with('+')) value.remove_prefix(1);
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc{} || end != value.data() + value.size() || n < 0) throw bad();
+      if (name == "retry-after") f.retry_after = std::to_string(n);
+      else if (name == "retry-after-date")
+        f.retry_after = core::format_http_date(std::chrono::system_clock::now() + std::chrono::seconds(n));
+      else if (name == "delay") f.delay = std::chrono::milliseconds(n);
+      else throw bad();
+    }
+    steps.push_back(std::move(f));
+  }
+  return steps;
 }
 
 namespace {
@@ -68,39 +167,38 @@ std::string digits_from(const core::sha256_digest& d, std::size_t from, std::siz
 
 std::string customer_id(const core::sha256_digest& d) {
   const auto hex = core::to_hex(d, 16);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" +
-         hex.substr(17, 3) + "-" + hex.substr(20, 12);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" + hex.substr(17, 3) + "-" +
+         hex.substr(20, 12);
 }
 
-std::string usage_record(std::string_view caller, std::size_t index) {
-  const auto d = core::sha256(std::string(caller) + "#" + std::to_string(index));
-  const auto id = customer_id(d);
+std::string usage_record(std::string_view caller, std::size_t index, unsigned version) {
+  const auto seed = std::string(caller) + "#" + std::to_string(index) + (version ? "@" + std::to_string(version) : "");
+  const auto d = core::sha256(seed);
+  const auto id = customer_id(core::sha256(std::string(caller) + "#" + std::to_string(index)));
   const auto cost = std::to_string(d[0] * 7 + d[1]) + "." + digits_from(d, 2, 19);
   const auto usd = std::to_string(d[3] * 5 + d[4]) + "." + digits_from(d, 5, 19);
   const bool euro = d[6] % 2 == 0;
+  const auto name = "Contoso " + std::string(caller) + " Customer " + std::to_string(index);
   std::string r = "{\"totalCost\":" + cost + ",\"totalCostUSD\":" + usd;
   r += std::string(",\"currencyLocale\":\"") + (euro ? "de-DE" : "en-US") + "\"";
   r += std::string(",\"currencyCode\":\"") + (euro ? "EUR" : "USD") + "\"";
   r += std::string(",\"currencySymbol\":\"") + (euro ? "\xE2\x82\xAC" : "$") + "\"";
   r += std::string(",\"isUpgraded\":") + (d[7] % 3 == 0 ? "true" : "false");
-  r += ",\"lastModifiedDate\":\"2026-11-" + std::to_string(10 + d[8] % 18) + "T0" +
-       std::to_string(d[9] % 10) + ":15:30." + digits_from(d, 10, 7) + "+00:00\"";
+  r += ",\"lastModifiedDate\":\"2026-11-" + std::to_string(10 + d[8] % 18) + "T0" + std::to_string(d[9] % 10) +
+       ":15:30." + digits_from(d, 10, 7) + "+00:00\"";
   // Null fields are omitted, as Partner Center does: only some customers have a budget.
   if (d[11] % 2 == 0) {
     const auto amount = std::to_string(100 * (1 + d[12] % 50));
     r += ",\"percentUsed\":" + std::to_string(d[13] % 100) + "." + digits_from(d, 14, 2);
     r += ",\"budget\":" + amount;
-    r += ",\"customerSpendingBudget\":{\"amount\":" + amount +
-         ",\"attributes\":{\"objectType\":\"SpendingBudget\"}}";
+    r += ",\"customerSpendingBudget\":{\"amount\":" + amount + ",\"attributes\":{\"objectType\":\"SpendingBudget\"}}";
   }
-  r += ",\"id\":\"" + id + "\",\"name\":\"Contoso " + std::string(caller) + " Customer " +
-       std::to_string(index) + "\",\"resourceId\":\"" + id + "\",\"resourceName\":\"Contoso " +
-       std::string(caller) + " Customer " + std::to_string(index) + "\"";
+  r += ",\"id\":\"" + id + "\",\"name\":\"" + name + "\",\"resourceId\":\"" + id + "\",\"resourceName\":\"" + name + "\"";
   r += ",\"attributes\":{\"objectType\":\"CustomerMonthlyUsageRecord\"}}";
   return r;
 }
 
-std::string pc_error(int code, std::string_view description) {
+std::string pc_error(unsigned code, std::string_view description) {
   return "{\"code\":" + std::to_string(code) + ",\"description\":\"" + std::string(description) +
          "\",\"data\":[],\"source\":\"PartnerFD\"}";
 }
@@ -123,28 +221,44 @@ std::size_t size_param(std::string_view target, std::size_t fallback) {
   return fallback;
 }
 
+// Any credential is accepted, except a JWT the fake did not sign.
+bool signature_ok(std::string_view authorization) {
+  const auto parts = jwt_parts(authorization);
+  if (!parts) return true;
+  const auto signed_part = std::string((*parts)[0]) + "." + std::string((*parts)[1]);
+  return (*parts)[2] == jwt_signature(signed_part);
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  return if_none_match == "*" || if_none_match.find(etag) != std::string_view::npos;
+}
+
 }  // namespace
 
-usage_page render_usage_page(std::string_view caller, std::size_t offset, std::size_t size,
-                             std::size_t total, bool bom, std::string_view link_base) {
+usage_page render_usage_page(std::string_view caller, std::size_t offset, std::size_t size, std::size_t total,
+                             const page_style& style) {
   usage_page page;
   const auto end = std::min(total, offset + size);
   std::string items;
   for (auto i = offset; i < end; ++i) {
     if (!items.empty()) items += ',';
-    items += usage_record(caller, i);
+    items += usage_record(caller, i, style.version);
   }
   if (end < total) page.next_token = continuation_token(caller, end);
   std::string& b = page.body;
-  if (bom) b += "\xEF\xBB\xBF";
+  if (style.bom) b += "\xEF\xBB\xBF";
   b += "{\"totalCount\":" + std::to_string(end > offset ? end - offset : 0) + ",\"items\":[" + items + "]";
   if (!page.next_token.empty()) b += ",\"continuationToken\":\"" + page.next_token + "\"";
   b += ",\"links\":{\"self\":{\"uri\":\"/customers/usagerecords\",\"method\":\"GET\",\"headers\":[]}";
   if (!page.next_token.empty())
-    b += ",\"next\":{\"uri\":\"" + std::string(link_base) + "/v1/customers/usagerecords?size=" + std::to_string(size) +
+    b += ",\"next\":{\"uri\":\"" + std::string(style.link_base) + "/v1/customers/usagerecords?size=" +
+         std::to_string(size) +
          "&seekOperation=Next\",\"method\":\"GET\",\"headers\":[{\"key\":\"MS-ContinuationToken\","
-         "\"value\":\"" + page.next_token + "\"}]}";
-  b += "},\"attributes\":{\"objectType\":\"Collection\"}}";
+         "\"value\":\"" +
+         page.next_token + "\"}]}";
+  b += "},\"attributes\":{";
+  if (style.body_etag) b += "\"etag\":\"" + core::to_hex(core::sha256(items), 8) + "\",";
+  b += "\"objectType\":\"Collection\"}}";
   return page;
 }
 
@@ -177,6 +291,10 @@ struct fake_partner_center::impl {
     thread.join();
   }
 
+  std::string origin() const {
+    return std::string(tls ? "https://" : "http://") + options.host + ":" + std::to_string(bound_port);
+  }
+
   awaitable<void> accept_loop() {
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
@@ -201,32 +319,73 @@ struct fake_partner_center::impl {
   template <typename Stream>
   awaitable<void> serve(Stream stream, std::uint64_t id) {
     beast::flat_buffer buffer;
+    auto& socket = beast::get_lowest_layer(stream).socket();
     for (;;) {
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
       http::request<http::string_body> req;
       auto [ec, n] = co_await http::async_read(stream, buffer, req, use_nothrow);
       if (ec) break;
       record(req, id);
-      if (const auto delay = delay_for(req.target()); delay.count() > 0) {
+      const auto step = next_step(req.target());
+      if (const auto delay = delay_for(req.target()) + (step.what == fault::kind::trickle ? std::chrono::milliseconds(0) : step.delay);
+          delay.count() > 0) {
         net::steady_timer timer(co_await net::this_coro::executor);
         timer.expires_after(delay);
         co_await timer.async_wait(use_nothrow);
       }
-      auto res = answer(req);
+      if (step.what == fault::kind::reset) {
+        reset(socket);
+        break;
+      }
+      if (step.what == fault::kind::stall) {
+        beast::get_lowest_layer(stream).expires_never();
+        char byte;  // until the client gives up (or the fake stops)
+        co_await beast::get_lowest_layer(stream).async_read_some(net::buffer(&byte, 1), use_nothrow);
+        break;
+      }
+      auto res = answer(req, step);
       const bool keep_alive = req.keep_alive();
       res.keep_alive(keep_alive);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
-      auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
-      if (wec || !keep_alive) break;
+      if (step.what == fault::kind::answer || step.what == fault::kind::malformed_json) {
+        auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
+        if (wec || !keep_alive) break;
+        continue;
+      }
+      // Faults on the wire: write the serialised response by hand, in pieces.
+      std::ostringstream wire;
+      wire << res;
+      const auto bytes = wire.str();
+      const auto head = bytes.find("\r\n\r\n") + 4;
+      const auto half = head + (bytes.size() - head) / 2;
+      if (step.what == fault::kind::trickle) {
+        for (std::size_t at = 0; at < bytes.size(); at += 64) {
+          auto [wec, wn] = co_await net::async_write(stream, net::buffer(bytes.data() + at, std::min<std::size_t>(64, bytes.size() - at)), use_nothrow);
+          if (wec) break;
+          net::steady_timer timer(co_await net::this_coro::executor);
+          timer.expires_after(step.delay);
+          co_await timer.async_wait(use_nothrow);
+        }
+        continue;
+      }
+      co_await net::async_write(stream, net::buffer(bytes.data(), half), use_nothrow);
+      if (step.what == fault::kind::reset_mid_body) reset(socket);
+      break;  // truncated_body: a clean close after half the body
     }
     error_code ignored;
-    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(stream).socket().close(ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
     {
       std::lock_guard lock(mutex);
       ++connections_closed;
     }
     arrived.notify_all();
+  }
+
+  static void reset(tcp::socket& socket) {
+    error_code ignored;
+    socket.set_option(net::socket_base::linger(true, 0), ignored);  // close with RST
+    socket.close(ignored);
   }
 
   void record(const http::request<http::string_body>& req, std::uint64_t connection) {
@@ -252,7 +411,18 @@ struct fake_partner_center::impl {
     return delay;
   }
 
-  http::response<http::string_body> answer(const http::request<http::string_body>& req) {
+  fault next_step(std::string_view target) {
+    std::lock_guard lock(mutex);
+    for (auto& [prefix, steps] : scripts)
+      if (target.starts_with(prefix) && !steps.empty()) {
+        auto f = steps.front();
+        steps.pop_front();
+        return f;
+      }
+    return {};
+  }
+
+  http::response<http::string_body> answer(const http::request<http::string_body>& req, const fault& step) {
     http::response<http::string_body> res{http::status::ok, 11};
     res.set(http::field::content_type, "application/json; charset=utf-8");
     res.set(http::field::date, core::format_http_date(std::chrono::system_clock::now()));
@@ -266,31 +436,53 @@ struct fake_partner_center::impl {
     const std::string_view target = req.target();
     const auto path = target.substr(0, target.find('?'));
     const auto authorization = req[http::field::authorization];
-    if (authorization.empty() || authorization.starts_with("Bearer expired")) {
+    unsigned version = 0;
+    {
+      std::lock_guard lock(mutex);
+      version = data_version;
+    }
+    if (step.status != 0 && step.status != 200) {
+      res.result(step.status);
+      if (step.status == 429)
+        res.body() = "{\"statusCode\":429,\"message\":\"Rate limit is exceeded. Try again in " +
+                     (step.retry_after.empty() ? std::string("60") : step.retry_after) + " seconds.\"}";
+      else
+        res.body() = pc_error(step.status * 10, "Scripted failure.");
+      if (!step.retry_after.empty()) res.set(http::field::retry_after, step.retry_after);
+    } else if (step.what == fault::kind::malformed_json) {
+      res.body() = "{\"totalCount\":1,\"items\":[{\"id\":";
+    } else if (authorization.empty() || authorization.starts_with("Bearer expired") || !signature_ok(authorization)) {
       res.result(http::status::unauthorized);
       res.body() = pc_error(900401, "Authorization header is missing or invalid.");
-    } else if (path == "/v1/customers/usagerecords" &&
-               (req.method() == http::verb::get || req.method() == http::verb::head)) {
+    } else if (path == "/v1/customers/usagerecords" && (req.method() == http::verb::get || req.method() == http::verb::head)) {
       const auto caller = caller_id(authorization);
       const auto size = size_param(target, options.page_size);
-      std::size_t offset = 0;
       const auto token = req["MS-ContinuationToken"];
-      auto parsed = token.empty() ? std::optional<std::size_t>(0) : offset_of(caller, token);
-      if (!parsed) {
+      const auto offset = token.empty() ? std::optional<std::size_t>(0) : offset_of(caller, token);
+      if (!offset) {
         res.result(http::status::bad_request);
         res.body() = pc_error(2000, "The continuation token is not valid for this caller.");
       } else {
-        offset = *parsed;
         const auto link_base = options.absolute_links ? origin() : std::string{};
-        res.body() = render_usage_page(caller, offset, size, options.customers, options.bom, link_base).body;
+        res.body() = render_usage_page(caller, *offset, size, options.customers,
+                                       {options.bom, link_base, options.body_etag, version})
+                         .body;
       }
     } else if (req.method() == http::verb::get || req.method() == http::verb::head) {
       res.body() = std::string(options.bom ? "\xEF\xBB\xBF" : "") + "{\"path\":\"" + std::string(path) +
                    "\",\"caller\":\"" + caller_id(authorization) + "\",\"attributes\":{\"objectType\":\"Echo\"}}";
     } else {
       res.result(req.method() == http::verb::post ? http::status::created : http::status::ok);
-      res.body() = "{\"method\":\"" + std::string(req.method_string()) + "\",\"path\":\"" +
-                   std::string(path) + "\",\"bodyBytes\":" + std::to_string(req.body().size()) + "}";
+      res.body() = "{\"method\":\"" + std::string(req.method_string()) + "\",\"path\":\"" + std::string(path) +
+                   "\",\"bodyBytes\":" + std::to_string(req.body().size()) + "}";
+    }
+    if (options.etag_header && res.result() == http::status::ok) {
+      const auto etag = "\"" + core::to_hex(core::sha256(res.body()), 8) + "\"";
+      res.set(http::field::etag, etag);
+      if (const auto inm = req[http::field::if_none_match]; !inm.empty() && etag_matches(inm, etag)) {
+        res.result(http::status::not_modified);
+        res.body().clear();
+      }
     }
     res.prepare_payload();
     if (req.method() == http::verb::head) {
@@ -299,10 +491,6 @@ struct fake_partner_center::impl {
       res.content_length(length);
     }
     return res;
-  }
-
-  std::string origin() const {
-    return std::string(tls ? "https://" : "http://") + options.host + ":" + std::to_string(bound_port);
   }
 
   fake_options options;
@@ -318,10 +506,11 @@ struct fake_partner_center::impl {
   std::size_t connections_closed = 0;
   std::uint64_t connections_opened = 0;  // only on the fake's thread
   std::map<std::string, std::chrono::milliseconds> delays;
+  std::map<std::string, std::deque<fault>> scripts;
+  unsigned data_version = 0;
 };
 
-fake_partner_center::fake_partner_center(fake_options options)
-    : impl_(std::make_unique<impl>(std::move(options))) {}
+fake_partner_center::fake_partner_center(fake_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
 
 fake_partner_center::~fake_partner_center() = default;
 
@@ -360,6 +549,19 @@ bool fake_partner_center::wait_for_closed_connections(std::size_t n, std::chrono
 void fake_partner_center::set_delay(std::string path_prefix, std::chrono::milliseconds delay) {
   std::lock_guard lock(impl_->mutex);
   impl_->delays[std::move(path_prefix)] = delay;
+}
+
+void fake_partner_center::script(std::string path_prefix, std::vector<fault> steps) {
+  std::lock_guard lock(impl_->mutex);
+  if (steps.empty())
+    impl_->scripts.erase(path_prefix);
+  else
+    impl_->scripts[std::move(path_prefix)] = std::deque<fault>(steps.begin(), steps.end());
+}
+
+void fake_partner_center::set_data_version(unsigned version) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->data_version = version;
 }
 
 void fake_partner_center::stop() { impl_->stop(); }

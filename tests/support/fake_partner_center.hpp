@@ -2,7 +2,8 @@
 // A fake Partner Center for tests and the demo (partner-center.md describes the real
 // one): deterministic usage records that depend on the caller's token (so a leak
 // between callers shows), paging by MS-ContinuationToken with relative links.next,
-// 401 without Authorization or with a token starting "Bearer expired", an optional BOM, HTTP or HTTPS, and a record of every
+// 401 without Authorization, for a token starting "Bearer expired" and for a JWT whose
+// signature is not the fake's (see make_test_jwt), an optional BOM, HTTP or HTTPS, and a record of every
 // request it received. It runs on its own thread; tests inspect it directly.
 // Thread-safety: every public member is safe from any thread.
 #include <chrono>
@@ -29,6 +30,32 @@ struct recorded_request {
   std::string path() const { return target.substr(0, target.find('?')); }
 };
 
+/// One scripted answer (fault injection). A script is a list of these, used in order
+/// by the requests whose path starts with its prefix; when it runs out, answers are
+/// normal again.
+struct fault {
+  enum class kind {
+    answer,           // a normal answer, or `status` with a Partner Center error body
+    reset,            // close the connection (RST) without answering
+    reset_mid_body,   // send the headers and half the body, then reset
+    truncated_body,   // announce the full length, send half, close cleanly
+    malformed_json,   // 200 with a body that is not JSON
+    stall,            // read the request, never answer
+    trickle,          // send the answer a few bytes at a time, `delay` between pieces
+  };
+  kind what = kind::answer;
+  unsigned status = 0;                    // 0: the normal status
+  std::chrono::milliseconds delay{0};     // before answering (between pieces for trickle)
+  std::string retry_after;                // Retry-After value, "" for none
+};
+
+/// Parses a script: comma-separated steps such as "500,500,200" or
+/// "429:retry-after=2,200". A step is a status code or one of reset, reset-mid-body,
+/// truncate, malformed, stall, trickle; options follow, each after a ':':
+/// retry-after=N (seconds), retry-after-date=+N (an HTTP date N seconds ahead),
+/// delay=MS. Throws std::invalid_argument naming the step it cannot read.
+std::vector<fault> parse_script(std::string_view text);
+
 struct fake_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;            // 0: any free port
@@ -37,6 +64,8 @@ struct fake_options {
   bool bom = false;                  // start JSON bodies with a UTF-8 byte-order mark
   bool absolute_links = false;       // links.next as an absolute URL to the fake itself
   std::chrono::milliseconds idle_timeout{30000};  // closes keep-alive connections idle this long
+  bool etag_header = false;          // send ETag (a hash of the body) and answer If-None-Match with 304
+  bool body_etag = false;            // put attributes.etag in usage-record pages
   std::string tls_cert_pem;          // with tls_key_pem: serve HTTPS
   std::string tls_key_pem;
 };
@@ -64,6 +93,13 @@ public:
   /// Requests whose path starts with `path_prefix` wait `delay` before the answer.
   void set_delay(std::string path_prefix, std::chrono::milliseconds delay);
 
+  /// Scripts the answers for paths starting with `path_prefix` (replacing any script
+  /// for that prefix); an empty script removes it.
+  void script(std::string path_prefix, std::vector<fault> steps);
+
+  /// Changes the data every caller sees (as Partner Center's refresh would).
+  void set_data_version(unsigned version);
+
   void stop();
 
 private:
@@ -73,18 +109,31 @@ private:
 
 // ---- the data, as pure functions (tests compute expectations with them) ----
 
-/// A stable short id of a caller's credential (the fake's stand-in for its tenant).
+/// A stable short id of whose data a credential sees: its tenant for a JWT with a tid
+/// claim (tokens of one tenant see the same data, as in Partner Center), the whole
+/// value otherwise.
 std::string caller_id(std::string_view authorization);
+
+/// A bearer JWT the fake accepts (or, with a bad signature, rejects with 401):
+/// "Bearer <header>.<payload with tid, exp, nonce>.<signature>".
+std::string make_test_jwt(std::string_view tenant_id, std::chrono::system_clock::time_point expires,
+                          bool valid_signature = true, std::string_view nonce = "1");
 
 struct usage_page {
   std::string body;              // exactly what the fake sends
   std::string next_token;        // "" on the last page
 };
 
-/// Page of usage records starting at `offset` for the caller. `link_base` prefixes
-/// links.next ("" keeps it relative, as Partner Center does).
+struct page_style {
+  bool bom = false;             // leading UTF-8 byte-order mark
+  std::string_view link_base;   // prefix of links.next ("" keeps it relative, as Partner Center does)
+  bool body_etag = false;       // attributes.etag in the envelope
+  unsigned version = 0;         // data version (0: the original data)
+};
+
+/// Page of usage records starting at `offset` for the caller.
 usage_page render_usage_page(std::string_view caller, std::size_t offset, std::size_t size,
-                             std::size_t total, bool bom, std::string_view link_base = {});
+                             std::size_t total, const page_style& style = {});
 
 /// The continuation token for `offset` (opaque on the wire: contains / _ , =).
 std::string continuation_token(std::string_view caller, std::size_t offset);

@@ -104,7 +104,7 @@ TEST(CacheStore, ConcurrentUseKeepsTheInvariants) {
   EXPECT_LE(stats.bytes, stats.max_bytes);
   EXPECT_EQ(stats.bytes, stats.entries * one);
   std::size_t visited = 0;
-  s.for_each([&](const entry&) { ++visited; });
+  s.for_each([&](const cache_key&, const entry&) { ++visited; });
   EXPECT_EQ(visited, stats.entries);
 }
 

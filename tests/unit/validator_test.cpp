@@ -1,0 +1,78 @@
+#include "cache/scope.hpp"
+#include "cache/validator.hpp"
+#include "tests/support/fake_partner_center.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pcproxy::cache {
+namespace {
+
+TEST(Validator, UpstreamEtagComesFirst) {
+  EXPECT_EQ(validator_of(" W/\"v1\" ", R"({"attributes":{"etag":"body"}})"), "W/\"v1\"");
+}
+
+TEST(Validator, ThenTheBodysAttributesEtag) {
+  EXPECT_EQ(validator_of("", R"({"items":[],"attributes":{"etag":"abc123","objectType":"Collection"}})"),
+            "\"abc123\"");
+  EXPECT_EQ(validator_of("", "\xEF\xBB\xBF{\"attributes\":{\"etag\":\"bom\"}}"), "\"bom\"");  // BOM tolerated
+  EXPECT_EQ(body_etag(R"({"items":[{"attributes":{"etag":"nested"}}]})"), "");  // only the top level counts
+}
+
+TEST(Validator, ElseAStrongHashOfTheBody) {
+  const auto a = validator_of("", R"({"items":[1]})");
+  const auto b = validator_of("", R"({"items":[2]})");
+  EXPECT_EQ(a.size(), 34u);  // quoted 32 hex digits
+  EXPECT_EQ(a.front(), '"');
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, validator_of("", R"({"items":[1]})"));
+  EXPECT_NE(validator_of("", "not json"), "");
+  // A body etag with a quote cannot be an entity-tag as is: it is hashed.
+  EXPECT_EQ(validator_of("", R"({"attributes":{"etag":"a\"b"}})").find("a\""), std::string::npos);
+}
+
+TEST(IfNoneMatch, MatchesStarListsAndWeakComparison) {
+  EXPECT_TRUE(if_none_match_matches("*", "\"x\""));
+  EXPECT_TRUE(if_none_match_matches("\"x\"", "\"x\""));
+  EXPECT_TRUE(if_none_match_matches("W/\"x\"", "\"x\""));
+  EXPECT_TRUE(if_none_match_matches("\"x\"", "W/\"x\""));
+  EXPECT_TRUE(if_none_match_matches("\"a\", \"b\" ,\"x\"", "\"x\""));
+  EXPECT_TRUE(if_none_match_matches("\"a,b\", \"x\"", "\"x\""));
+  EXPECT_FALSE(if_none_match_matches("\"a,b\"", "\"a\""));
+  EXPECT_FALSE(if_none_match_matches("\"y\"", "\"x\""));
+  EXPECT_FALSE(if_none_match_matches("\"x\"", ""));
+  EXPECT_FALSE(if_none_match_matches("", "\"x\""));
+}
+
+TEST(JwtClaims, ReadsTidAndExpWithoutTrustingThem) {
+  const auto exp = std::chrono::sys_days{std::chrono::year{2026} / 12 / 1};
+  const auto forged = testing::make_test_jwt("tenant-a", exp, false);
+  const auto claims = read_jwt_claims(forged);
+  ASSERT_TRUE(claims);
+  EXPECT_EQ(claims->tenant_id, "tenant-a");
+  ASSERT_TRUE(claims->expires);
+  EXPECT_EQ(*claims->expires, exp);
+}
+
+TEST(JwtClaims, AnythingElseIsNotATenantToken) {
+  EXPECT_FALSE(read_jwt_claims("Bearer opaque-token"));
+  EXPECT_FALSE(read_jwt_claims("Basic dXNlcjpwdw=="));
+  EXPECT_FALSE(read_jwt_claims("Bearer a.b"));
+  EXPECT_FALSE(read_jwt_claims("Bearer a.b.c.d"));
+  EXPECT_FALSE(read_jwt_claims("Bearer x.!!!.y"));
+  EXPECT_FALSE(read_jwt_claims("Bearer x.eyJhIjoxfQ.y"));         // {"a":1}: no tid
+  EXPECT_FALSE(read_jwt_claims("Bearer x.eyJ0aWQiOjF9.y"));       // {"tid":1}: not a string
+  const auto no_exp = read_jwt_claims("Bearer x.eyJ0aWQiOiJ0In0.y");  // {"tid":"t"}
+  ASSERT_TRUE(no_exp);
+  EXPECT_EQ(no_exp->tenant_id, "t");
+  EXPECT_FALSE(no_exp->expires);
+}
+
+TEST(Scopes, TenantAndCredentialScopesAreDistinctHashes) {
+  EXPECT_EQ(tenant_scope("t1"), tenant_scope("t1"));
+  EXPECT_NE(tenant_scope("t1"), tenant_scope("t2"));
+  EXPECT_EQ(tenant_scope("t1").rfind("t-", 0), 0u);
+  EXPECT_EQ(tenant_scope("t1").find("t1", 2), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pcproxy::cache
