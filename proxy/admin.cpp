@@ -34,6 +34,22 @@ server::response admin_error(unsigned status, core::error_code_number code, std:
   return server::json_response(status, core::error_body(code, description));
 }
 
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// One "name": value member.
+void member(json_writer& w, const char* name, std::uint64_t value) {
+  w.Key(name);
+  w.Uint64(value);
+}
+void member(json_writer& w, const char* name, std::int64_t value) {
+  w.Key(name);
+  w.Int64(value);
+}
+void member(json_writer& w, const char* name, std::string_view value) {
+  w.Key(name);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
 const char* freshness_name(cache::freshness f) {
   switch (f) {
     case cache::freshness::fresh: return "fresh";
@@ -91,18 +107,13 @@ server::response admin_handler::cache_listing(std::string_view query) const {
   const auto now = proxy_->clock()->now();
 
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  json_writer w(buf);
   w.StartObject();
-  w.Key("entries");
-  w.Uint64(stats.entries);
-  w.Key("bytes");
-  w.Uint64(stats.bytes);
-  w.Key("max_bytes");
-  w.Uint64(stats.max_bytes);
-  w.Key("evictions");
-  w.Uint64(stats.evictions);
-  w.Key("single_flight_waiters");
-  w.Uint64(proxy_->single_flight_waiters());
+  member(w, "entries", std::uint64_t{stats.entries});
+  member(w, "bytes", std::uint64_t{stats.bytes});
+  member(w, "max_bytes", std::uint64_t{stats.max_bytes});
+  member(w, "evictions", stats.evictions);
+  member(w, "single_flight_waiters", std::uint64_t{proxy_->single_flight_waiters()});
 
   std::uint64_t hits = 0, misses = 0;
   w.Key("routes");
@@ -118,31 +129,20 @@ server::response admin_handler::cache_listing(std::string_view query) const {
       }
     });
     w.StartObject();
-    w.Key("path");
-    w.String(r.path.c_str());
-    w.Key("policy");
-    w.String(config::to_string(r.policy));
-    w.Key("entries");
-    w.Uint64(entries);
-    w.Key("bytes");
-    w.Uint64(bytes);
-    w.Key("hits");
-    w.Uint64(r.hits);
-    w.Key("misses");
-    w.Uint64(r.misses);
-    w.Key("stale");
-    w.Uint64(r.stale);
-    w.Key("revalidated");
-    w.Uint64(r.revalidated);
-    w.Key("bypassed");
-    w.Uint64(r.bypassed);
+    member(w, "path", r.path);
+    member(w, "policy", config::to_string(r.policy));
+    member(w, "entries", std::uint64_t{entries});
+    member(w, "bytes", std::uint64_t{bytes});
+    member(w, "hits", r.hits);
+    member(w, "misses", r.misses);
+    member(w, "stale", r.stale);
+    member(w, "revalidated", r.revalidated);
+    member(w, "bypassed", r.bypassed);
     w.EndObject();
   }
   w.EndArray();
-  w.Key("hits");
-  w.Uint64(hits);
-  w.Key("misses");
-  w.Uint64(misses);
+  member(w, "hits", hits);
+  member(w, "misses", misses);
 
   // Keys are shown as a digest prefix; scopes are hashes. No credential, no
   // continuation token and no query string is held, so none can be shown.
@@ -152,26 +152,16 @@ server::response admin_handler::cache_listing(std::string_view query) const {
   store.for_each([&](const cache::cache_key& key, const cache::entry& e) {
     if (listed++ >= limit) return;
     w.StartObject();
-    w.Key("key");
-    w.String(core::to_hex(key.digest, 8).c_str());
-    w.Key("scope");
-    w.String(e.scope.c_str());
-    w.Key("path");
-    w.String(e.path.c_str());
-    w.Key("route");
-    w.String(e.route.c_str());
-    w.Key("status");
-    w.Uint(e.status);
-    w.Key("bytes");
-    w.Uint64(cache::charged_bytes(e));
-    w.Key("age_s");
-    w.Int64(cache::age(e, now).count());
-    w.Key("ttl_s");
-    w.Int64(cache::time_to_live(e, now).count());
-    w.Key("state");
-    w.String(freshness_name(cache::classify(e, now)));
-    w.Key("etag");
-    w.String(e.validator.c_str());
+    member(w, "key", core::to_hex(key.digest, 8));
+    member(w, "scope", e.scope);
+    member(w, "path", e.path);
+    member(w, "route", e.route);
+    member(w, "status", std::uint64_t{e.status});
+    member(w, "bytes", std::uint64_t{cache::charged_bytes(e)});
+    member(w, "age_s", std::int64_t{cache::age(e, now).count()});
+    member(w, "ttl_s", std::int64_t{cache::time_to_live(e, now).count()});
+    member(w, "state", freshness_name(cache::classify(e, now)));
+    member(w, "etag", e.validator);
     w.EndObject();
   });
   w.EndArray();

@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include "server/wire.hpp"
+
 #include "config/loader.hpp"
 #include "core/error_body.hpp"
 #include "core/http_date.hpp"
@@ -42,10 +44,6 @@ response error_response(unsigned status, error_code_number code, std::string_vie
   return json_response(status, core::error_body(code, description));
 }
 
-bool no_body_status(unsigned status) {
-  return (status >= 100 && status < 200) || status == 204 || status == 304;
-}
-
 // A request the server refuses before any handler sees it, or nullopt.
 std::optional<response> refuse(const request& req) {
   if (req.method() == http::verb::connect)
@@ -75,44 +73,11 @@ std::optional<response> refuse(const request& req) {
   return std::nullopt;
 }
 
-// Serialises and writes one response with a single gather write.
-awaitable<error_code> write_response(beast::tcp_stream& stream, const response& res,
-                                     bool head_request, bool keep_alive, unsigned version,
-                                     std::string& scratch, std::chrono::milliseconds timeout) {
-  scratch.clear();
-  scratch += "HTTP/1.1 ";
-  scratch += std::to_string(res.status);
-  scratch += ' ';
-  const auto reason = http::obsolete_reason(http::int_to_status(res.status));
-  scratch += reason == "<unknown-status>" ? std::string_view("Unknown") : std::string_view(reason);
-  scratch += "\r\n";
-  for (const auto& f : res.fields) {
-    scratch += f.name_string();
-    scratch += ": ";
-    scratch += f.value();
-    scratch += "\r\n";
-  }
-  const auto head_size = scratch.size();
-  const bool has_body = !no_body_status(res.status);
-  const std::size_t body_size = res.body ? res.body->size() : 0;
-  if (has_body) {
-    scratch += "Content-Length: ";
-    scratch += std::to_string(head_request && res.head_content_length ? *res.head_content_length
-                                                                      : body_size);
-    scratch += "\r\n";
-  }
-  if (!keep_alive)
-    scratch += "Connection: close\r\n";
-  else if (version < 11)
-    scratch += "Connection: keep-alive\r\n";
-  scratch += "\r\n";
-
-  const std::array<net::const_buffer, 4> buffers = {
-      net::buffer(scratch.data(), head_size),
-      res.header_block ? net::buffer(*res.header_block) : net::const_buffer(),
-      net::buffer(scratch.data() + head_size, scratch.size() - head_size),
-      has_body && !head_request && res.body ? net::buffer(*res.body) : net::const_buffer(),
-  };
+// Writes one response with a single gather write.
+awaitable<error_code> write_response(beast::tcp_stream& stream, const response& res, bool head_request,
+                                     bool keep_alive, unsigned version, std::string& scratch,
+                                     std::chrono::milliseconds timeout) {
+  const auto buffers = serialise(res, head_request, keep_alive, version, scratch);
   stream.expires_after(timeout);
   auto [ec, n] = co_await net::async_write(stream, buffers, use_nothrow);
   co_return ec;

@@ -54,7 +54,8 @@ protected:
     std::vector<answer> out(reqs.size());
     for (std::size_t i = 0; i < reqs.size(); ++i)
       net::co_spawn(ioc, [&, i]() -> awaitable<void> {
-        auto res = co_await handler->handle(reqs[i], server::request_info{});
+        const server::request_info info;
+        auto res = co_await handler->handle(reqs[i], info);
         out[i].status = res.status;
         out[i].fields = res.fields;
         if (res.body) out[i].body = *res.body;
