@@ -30,6 +30,7 @@ struct retry_config {
   std::int64_t max_retry_after_ms = 60000;
   double budget_ratio = 0.2;
   std::vector<int> statuses = {408, 429, 500, 502, 503, 504};
+  std::vector<std::string> methods = {"GET", "HEAD"};  // idempotent methods that may be retried
 };
 
 struct circuit_config {

@@ -136,6 +136,28 @@ bool read_text(std::string_view s, std::vector<int>& out, std::string& why) {
   return true;
 }
 
+bool read_json(const rapidjson::Value& v, std::vector<std::string>& out, std::string& why) {
+  if (!v.IsArray()) return why = "expected an array of strings, got " + describe(v), false;
+  std::vector<std::string> parsed;
+  for (const auto& item : v.GetArray()) {
+    if (!item.IsString()) return why = "expected strings, got " + describe(item), false;
+    parsed.emplace_back(item.GetString(), item.GetStringLength());
+  }
+  out = std::move(parsed);
+  return true;
+}
+// Text form: "GET,HEAD" (or the JSON array form).
+bool read_text(std::string_view s, std::vector<std::string>& out, std::string&) {
+  std::vector<std::string> parsed;
+  std::string text(s);
+  std::erase_if(text, [](char c) { return c == '[' || c == ']' || c == ' ' || c == '"'; });
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) parsed.push_back(item);
+  out = std::move(parsed);
+  return true;
+}
+
 bool read_policy(std::string_view s, cache_policy& out, std::string& why) {
   if (s == "cache") return out = cache_policy::cache, true;
   if (s == "pass") return out = cache_policy::pass, true;
@@ -206,6 +228,11 @@ void write_value(json_writer& w, const std::vector<int>& v) {
   for (int s : v) w.Int(s);
   w.EndArray();
 }
+void write_value(json_writer& w, const std::vector<std::string>& v) {
+  w.StartArray();
+  for (const auto& s : v) w.String(s.c_str());
+  w.EndArray();
+}
 void write_value(json_writer& w, const std::vector<route_config>& routes) {
   w.StartArray();
   for (const auto& r : routes) {
@@ -272,6 +299,7 @@ const std::vector<field>& fields() {
       PCPROXY_FIELD(retry.max_retry_after_ms),
       PCPROXY_FIELD(retry.budget_ratio),
       PCPROXY_FIELD(retry.statuses),
+      PCPROXY_FIELD(retry.methods),
       PCPROXY_FIELD(circuit.failure_threshold),
       PCPROXY_FIELD(circuit.open_ms),
       PCPROXY_FIELD(cache.max_bytes),
@@ -536,6 +564,11 @@ std::vector<std::string> validate(const config& c) {
                          " is never retried (the request would fail the same way again)");
     }
   }
+
+  static constexpr std::array retryable_methods = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"};
+  for (const auto& m : c.retry.methods)
+    check(std::find(retryable_methods.begin(), retryable_methods.end(), m) != retryable_methods.end(),
+          "retry.methods: " + quoted(m) + " is not an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS)");
 
   positive("circuit.failure_threshold", c.circuit.failure_threshold);
   positive("circuit.open_ms", c.circuit.open_ms);

@@ -15,6 +15,7 @@ enum class error_code_number : int {
   request_header_too_large = 4001,
   request_body_too_large = 4002,
   missing_credentials = 4010,
+  throttled = 4290,
   not_found = 4040,
   method_not_allowed = 4050,
   gateway_timeout = 5040,

@@ -246,27 +246,34 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     co_return respond(c, *stored, cache_result::stale, "pcproxy; fwd=stale; " + why + "; detail=stale-if-error",
                       corr);
   }
+  const auto attempts = got.own ? result.attempts : 0;
   if (!result.response) {
     ++count.misses;
     upstream::result failed;
     failed.error = result.error;
     failed.detail = result.detail;
+    failed.retry_after = result.retry_after;
     failed.sent = corr;
     auto res = failure_response(failed);
+    set_attempts_header(res, attempts);
     set_cache_headers(res, cache_result::miss, 0, forwarded + "; detail=upstream-failed");
     co_return res;
   }
   const auto& answer = *result.response;
   const auto ttl = result.stored ? ttl_param(cache::time_to_live(answer, answer.stored_at)) : std::string{};
+  server::response res;
   if (result.revalidated) {
     ++count.revalidated;
-    co_return respond(c, answer, cache_result::revalidated, "pcproxy; fwd=stale; detail=revalidated" + ttl, corr);
+    res = respond(c, answer, cache_result::revalidated, "pcproxy; fwd=stale; detail=revalidated" + ttl, corr);
+  } else {
+    ++count.misses;
+    res = respond(c, answer, cache_result::miss,
+                  forwarded + "; fwd-status=" + std::to_string(answer.status) + (result.stored ? "; stored" : "") +
+                      ttl + (c.who.may_read ? "" : "; detail=token-not-yet-verified"),
+                  corr);
   }
-  ++count.misses;
-  co_return respond(c, answer, cache_result::miss,
-                    forwarded + "; fwd-status=" + std::to_string(answer.status) + (result.stored ? "; stored" : "") +
-                        ttl + (c.who.may_read ? "" : "; detail=token-not-yet-verified"),
-                    corr);
+  set_attempts_header(res, attempts);
+  co_return res;
 }
 
 fetch_plan pipeline::plan_for(const call& c, const cache::cache_key& key,
@@ -276,6 +283,9 @@ fetch_plan pipeline::plan_for(const call& c, const cache::cache_key& key,
   plan.request.target = std::string(c.req.target());
   upstream::copy_end_to_end(c.req.base(), plan.request.headers, cache_owned_request_field);
   plan.request.headers.set(http::field::authorization, c.authorization);
+  plan.request.scope = c.who.scope;
+  // A page that is not JSON is a broken answer, never something to store.
+  plan.request.require_json = c.route->policy == config::cache_policy::cache;
   if (stored && !stored->validator.empty()) plan.request.headers.set(http::field::if_none_match, stored->validator);
   plan.corr = c.corr;
   plan.key = key;
@@ -311,6 +321,8 @@ awaitable<std::shared_ptr<const fetched>> pipeline::fetch(const fetch_plan& plan
   out->sent = r.sent;
   out->error = r.error;
   out->detail = std::move(r.detail);
+  out->retry_after = r.retry_after;
+  out->attempts = r.attempts.size();
   if (!r.answer) co_return out;
 
   auto& answer = *r.answer;
@@ -398,6 +410,7 @@ awaitable<server::response> pipeline::forward(call& c) {
   upstream::copy_end_to_end(c.req.base(), out.headers, owned_request_field);
   out.headers.set(http::field::authorization, c.authorization);
   out.body = c.req.body();
+  out.scope = c.who.scope;
   const bool idempotent = method == http::verb::get || method == http::verb::head || method == http::verb::put ||
                           method == http::verb::delete_ || method == http::verb::options;
   auto result = co_await upstream_->send(out, c.corr, idempotent);
@@ -405,6 +418,7 @@ awaitable<server::response> pipeline::forward(call& c) {
   const bool readable = method == http::verb::get || method == http::verb::head;
   if (!result.answer) {
     auto res = failure_response(result);
+    set_attempts_header(res, result.attempts.size());
     set_cache_headers(res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=upstream-failed");
     co_return res;
   }
@@ -429,6 +443,7 @@ awaitable<server::response> pipeline::forward(call& c) {
                          "; fwd-status=" + std::to_string(answer.status),
                      result.sent);
   if (method == http::verb::head) res.head_content_length = content_length_of(answer.headers);
+  set_attempts_header(res, result.attempts.size());
   co_return res;
 }
 

@@ -29,7 +29,9 @@ struct fetched {
   bool revalidated = false;                      // upstream confirmed the stored bytes
   upstream::failure error = upstream::failure::none;
   std::string detail;
+  std::optional<std::chrono::milliseconds> retry_after;
   upstream::correlation sent;
+  std::size_t attempts = 0;  // upstream attempts made for it
 };
 
 struct call;

@@ -1,5 +1,7 @@
 #include "proxy/responses.hpp"
 
+#include <algorithm>
+
 namespace pcproxy::proxy {
 
 const char* to_string(cache_result r) {
@@ -17,6 +19,10 @@ void set_correlation_headers(server::response& res, const upstream::correlation&
   res.fields.set("MS-CorrelationId", corr.correlation_id);
   res.fields.set("MS-RequestId", corr.request_id);
   res.fields.set("MS-CV", corr.vector);
+}
+
+void set_attempts_header(server::response& res, std::size_t attempts) {
+  if (attempts > 0) res.fields.set("Pcproxy-Attempts", std::to_string(attempts));
 }
 
 void set_cache_headers(server::response& res, cache_result result, long long age_s,
@@ -50,6 +56,17 @@ server::response failure_response(const upstream::result& result) {
                             detail + "; check upstream.url and the network", result.sent);
     case failure::too_large:
       return error_response(502, error_code_number::upstream_response_too_large, detail, result.sent);
+    case failure::circuit_open:
+    case failure::throttled: {
+      const bool open = result.error == failure::circuit_open;
+      auto res = error_response(open ? 503 : 429,
+                                open ? error_code_number::service_unavailable : error_code_number::throttled,
+                                detail + "; retry after the time in Retry-After", result.sent);
+      const auto wait = result.retry_after.value_or(std::chrono::milliseconds(1000));
+      res.fields.set(server::http::field::retry_after,
+                     std::to_string(std::max<long long>(1, (wait.count() + 999) / 1000)));
+      return res;
+    }
     case failure::connection_lost:
     case failure::bad_response:
     case failure::none:

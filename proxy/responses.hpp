@@ -18,6 +18,9 @@ const char* to_string(cache_result r);
 /// Adds MS-CorrelationId, MS-RequestId and MS-CV.
 void set_correlation_headers(server::response& res, const upstream::correlation& corr);
 
+/// Adds Pcproxy-Attempts: how many times upstream was tried for this response.
+void set_attempts_header(server::response& res, std::size_t attempts);
+
 /// Adds X-Cache, Age and Cache-Status.
 void set_cache_headers(server::response& res, cache_result result, long long age_s,
                        std::string_view cache_status);
@@ -27,7 +30,8 @@ server::response error_response(unsigned status, core::error_code_number code,
                                 std::string_view description, const upstream::correlation& corr);
 
 /// The client's answer when upstream gave none: 502 for unreachable, TLS and malformed
-/// answers, 504 for timeouts and the deadline.
+/// answers, 504 for timeouts and the deadline, 503 with Retry-After while the circuit
+/// is open, 429 with Retry-After while upstream's throttling of the caller runs.
 server::response failure_response(const upstream::result& result);
 
 }  // namespace pcproxy::proxy

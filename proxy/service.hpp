@@ -13,6 +13,7 @@
 
 namespace pcproxy::upstream {
 class transport;
+class resilient_transport;
 }
 
 namespace pcproxy::proxy {
@@ -21,10 +22,11 @@ class pipeline;
 
 class service {
 public:
-  /// Start-up: throws std::runtime_error when the upstream TLS settings are unusable.
+  /// The real upstream client behind retries, retry budget, circuit breaker and
+  /// throttling. Start-up: throws std::runtime_error when the TLS settings are unusable.
   service(net::io_context& ioc, const config::config& settings,
           std::shared_ptr<const core::clock> clock = std::make_shared<core::system_clock>());
-  /// With another upstream (tests script one).
+  /// With another upstream, used as it is (tests script one).
   service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
           std::shared_ptr<const core::clock> clock);
 
@@ -32,8 +34,14 @@ public:
   std::shared_ptr<server::request_handler> admin_handler() const { return admin_; }
   const std::shared_ptr<cache::store>& store() const { return store_; }
   const pipeline& requests() const { return *proxy_; }
+  /// The resilience layer (null when the upstream was injected as is).
+  const upstream::resilient_transport* resilience() const { return resilience_.get(); }
 
 private:
+  service(const config::config& settings, std::shared_ptr<upstream::resilient_transport> resilient,
+          std::shared_ptr<const core::clock> clock);
+
+  std::shared_ptr<upstream::resilient_transport> resilience_;
   std::shared_ptr<cache::store> store_;
   std::shared_ptr<pipeline> proxy_;
   std::shared_ptr<server::request_handler> admin_;

@@ -25,6 +25,8 @@ const char* to_string(failure f) {
     case failure::connection_lost: return "connection_lost";
     case failure::bad_response: return "bad_response";
     case failure::too_large: return "too_large";
+    case failure::circuit_open: return "circuit_open";
+    case failure::throttled: return "throttled";
   }
   return "unknown";
 }
@@ -275,7 +277,7 @@ const config::origin& client::origin() const noexcept { return impl_->target; }
 
 awaitable<result> client::send(const request& req, correlation corr, bool idempotent) {
   auto self = impl_;
-  const auto deadline = steady::now() + std::chrono::milliseconds(self->settings.deadline_ms);
+  const auto deadline = req.deadline.value_or(steady::now() + std::chrono::milliseconds(self->settings.deadline_ms));
 
   wire_request msg{req.method, req.target, 11};
   for (const auto& f : req.headers) msg.insert(f.name(), f.name_string(), f.value());

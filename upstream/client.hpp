@@ -29,8 +29,10 @@ enum class failure {
   timeout,          // no complete response within upstream.try_timeout_ms
   deadline,         // upstream.deadline_ms passed (waiting for a connection included)
   connection_lost,  // the connection closed or reset mid-exchange
-  bad_response,     // not a parseable HTTP response
+  bad_response,     // not a parseable HTTP response (or, where JSON was required, not JSON)
   too_large,        // body larger than upstream.max_body_bytes
+  circuit_open,     // not sent: the circuit breaker is open
+  throttled,        // not sent: upstream throttled this scope and its Retry-After runs
 };
 const char* to_string(failure f);
 
@@ -39,6 +41,10 @@ struct request {
   std::string target;   // origin-form: path and query
   http::fields headers; // end-to-end fields; Host, framing and correlation are set here
   std::string body;
+  std::string scope;    // whose request (a cache scope id): upstream throttling is per scope
+  bool require_json = false;  // a 200 whose body is not JSON counts as a bad response
+  /// The overall deadline; unset: upstream.deadline_ms from the first attempt.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct response {
@@ -60,6 +66,7 @@ struct result {
   std::optional<response> answer;  // set when upstream answered (any status)
   failure error = failure::none;   // set when it did not
   std::string detail;              // what went wrong, in words an operator can act on
+  std::optional<std::chrono::milliseconds> retry_after;  // circuit_open, throttled: when to come back
   correlation sent;                // the ids the final attempt carried
   std::vector<attempt_record> attempts;
   std::chrono::microseconds upstream_time{};

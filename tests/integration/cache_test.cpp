@@ -62,7 +62,9 @@ TEST(SingleFlight, FiftyConcurrentIdenticalMissesMakeOneUpstreamRequest) {
 TEST(SingleFlight, TheLeadersErrorReachesEveryWaiter) {
   fake_partner_center fake;
   fake.script(usage, {{fault::kind::answer, 500, 300ms}});
-  running_proxy proxy(test_config(fake.url()));
+  auto settings = test_config(fake.url());
+  settings.retry.max_attempts = 1;  // one logical request, one attempt
+  running_proxy proxy(settings);
   std::vector<std::future<http_result>> clients;
   for (int i = 0; i < 10; ++i)
     clients.push_back(std::async(std::launch::async, [&] { return http_get(proxy.port(), usage, alice); }));
@@ -167,7 +169,7 @@ TEST_F(Freshness, StaleIfErrorServesStoredDataOn500s) {
   running_proxy proxy(settings(fake.url()), clock);
   const auto first = http_get(proxy.port(), usage, alice);
   clock->advance(3600s);
-  fake.script(usage, parse_script("500,503"));
+  fake.script(usage, parse_script("500,503,500,503,500,503"));  // every attempt of both requests fails
   for (int i = 0; i < 2; ++i) {
     const auto res = http_get(proxy.port(), usage, alice);
     EXPECT_EQ(res.status, 200);

@@ -21,6 +21,8 @@ config::config test_config(const std::string& upstream_url) {
   c.upstream.try_timeout_ms = 5000;
   c.upstream.deadline_ms = 10000;
   c.limits.shutdown_grace_ms = 2000;
+  c.retry.base_delay_ms = 20;  // retries stay on, with waits short enough for tests
+  c.retry.max_delay_ms = 100;
   return c;
 }
 

@@ -15,7 +15,7 @@ class service;
 namespace pcproxy::testing {
 
 /// Defaults for tests: loopback port 0 for both listeners, the given upstream, short
-/// timeouts so a failing test fails fast.
+/// timeouts and retry waits so a failing test fails fast.
 config::config test_config(const std::string& upstream_url);
 
 class running_proxy {

@@ -1,0 +1,48 @@
+#pragma once
+// The circuit breaker (DESIGN.md §8): `threshold` consecutive failed logical requests
+// open it for `open_for`; while open, requests fail fast. Then one request is let
+// through as a probe: its success closes the circuit, its failure opens it again.
+// Thread-safety: every member is safe from any thread.
+#include "core/clock.hpp"
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+namespace pcproxy::upstream {
+
+class circuit_breaker {
+public:
+  enum class state { closed, open, half_open };
+
+  circuit_breaker(std::int64_t threshold, std::chrono::milliseconds open_for,
+                  std::shared_ptr<const core::clock> clock);
+
+  struct permit {
+    bool allowed = true;
+    bool probe = false;                          // this request decides a half-open circuit
+    std::chrono::milliseconds retry_after{0};    // when refused: until the next probe
+  };
+  /// May a request go upstream now?
+  permit allow();
+
+  /// The outcome of a request that was allowed.
+  void record(bool success, bool probe);
+
+  state current() const;
+  std::int64_t consecutive_failures() const;
+
+private:
+  const std::int64_t threshold_;
+  const std::chrono::milliseconds open_for_;
+  const std::shared_ptr<const core::clock> clock_;
+  mutable std::mutex mutex_;
+  state state_ = state::closed;
+  std::int64_t failures_ = 0;
+  core::sys_time open_until_{};
+  core::sys_time probe_started_{};
+};
+
+const char* to_string(circuit_breaker::state s);
+
+}  // namespace pcproxy::upstream
