@@ -238,28 +238,27 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     co_return co_await exchange_on(*conn.plain, conn, msg, until, until_is_deadline);
   }
 
-  awaitable<exchange_outcome> attempt(const wire_request& msg, steady::time_point deadline,
-                                      bool idempotent) {
+  struct leased_outcome {
+    exchange_outcome outcome;
+    bool stale_connection = false;  // a reused connection upstream had closed: nothing was read
+  };
+
+  // One exchange on a pooled connection.
+  awaitable<leased_outcome> attempt(const wire_request& msg, steady::time_point deadline) {
     auto self = shared_from_this();
-    for (int resend = 0;; ++resend) {
-      auto leased = co_await connections->acquire(deadline);
-      if (!leased) {
-        exchange_outcome out;
-        out.error = failure::deadline;
-        out.detail = "no upstream connection became free before upstream.deadline_ms (all " +
-                     std::to_string(settings.max_connections) +
-                     " of upstream.max_connections busy)";
-        co_return out;
-      }
-      auto out = co_await net::co_spawn(leased->conn().executor(),
-                                        run_exchange(leased->conn(), msg, deadline), net::use_awaitable);
-      const bool stale_connection = leased->reused() && out.error == failure::connection_lost && !out.got_bytes;
-      leased->release(out.error == failure::none && out.keep_alive);
-      // A keep-alive connection upstream closed just as we reused it: the request never
-      // reached the application, so sending it again on a fresh connection is safe.
-      if (stale_connection && idempotent && resend == 0) continue;
+    leased_outcome out;
+    auto leased = co_await connections->acquire(deadline);
+    if (!leased) {
+      out.outcome.error = failure::deadline;
+      out.outcome.detail = "no upstream connection became free before upstream.deadline_ms (all " +
+                           std::to_string(settings.max_connections) + " of upstream.max_connections busy)";
       co_return out;
     }
+    out.outcome = co_await net::co_spawn(leased->conn().executor(), run_exchange(leased->conn(), msg, deadline),
+                                         net::use_awaitable);
+    out.stale_connection = leased->reused() && out.outcome.error == failure::connection_lost && !out.outcome.got_bytes;
+    leased->release(out.outcome.error == failure::none && out.outcome.keep_alive);
+    co_return out;
   }
 
   config::upstream_config settings;
@@ -290,21 +289,28 @@ awaitable<result> client::send(const request& req, correlation corr, bool idempo
   }
 
   result out;
-  corr.vector = increment_vector(corr.vector);
-  msg.set("MS-RequestId", corr.request_id);
-  msg.set("MS-CV", corr.vector);
-  const auto started = steady::now();
-  auto exchanged = co_await self->attempt(msg, deadline, idempotent);
-  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - started);
-
-  attempt_record record;
-  record.status = exchanged.answer ? exchanged.answer->status : 0;
-  record.error = exchanged.error;
-  record.duration = elapsed;
-  record.request_id = corr.request_id;
-  record.vector = corr.vector;
-  out.attempts.push_back(std::move(record));
-  out.upstream_time = elapsed;
+  exchange_outcome exchanged;
+  for (int resend = 0;; ++resend) {
+    corr.vector = increment_vector(corr.vector);  // every request sent carries its own vector
+    msg.set("MS-RequestId", corr.request_id);
+    msg.set("MS-CV", corr.vector);
+    const auto started = steady::now();
+    auto leased = co_await self->attempt(msg, deadline);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - started);
+    exchanged = std::move(leased.outcome);
+    attempt_record record;
+    record.status = exchanged.answer ? exchanged.answer->status : 0;
+    record.error = exchanged.error;
+    record.duration = elapsed;
+    record.request_id = corr.request_id;
+    record.vector = corr.vector;
+    out.attempts.push_back(std::move(record));
+    out.upstream_time += elapsed;
+    // A keep-alive connection upstream closed just as it was reused: the request never
+    // reached the application, so it goes again at once on a fresh connection, with the
+    // same MS-RequestId (a retry with backoff would only add latency).
+    if (!(leased.stale_connection && idempotent && resend == 0)) break;
+  }
   out.answer = std::move(exchanged.answer);
   out.error = exchanged.error;
   out.detail = std::move(exchanged.detail);

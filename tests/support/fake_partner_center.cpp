@@ -1,7 +1,9 @@
 #include "tests/support/fake_partner_center.hpp"
 
 #include "cache/scope.hpp"
+#include "cache/key.hpp"
 #include "core/http_date.hpp"
+#include "core/json_text.hpp"
 #include "core/net.hpp"
 #include "core/sha256.hpp"
 
@@ -96,8 +98,13 @@ std::string continuation_token(std::string_view caller, std::size_t offset) {
   return "cT0/" + std::string(caller) + "_" + std::to_string(offset) + "," + check + "==";
 }
 
-std::vector<fault> parse_script(std::string_view text) {
-  std::vector<fault> steps;
+fault_script parse_script(std::string_view text) {
+  fault_script script;
+  if (text.ends_with('*')) {
+    script.repeat = true;
+    text.remove_suffix(1);
+  }
+  auto& steps = script.steps;
   while (!text.empty()) {
     const auto comma = text.find(',');
     const auto step = text.substr(0, comma);
@@ -138,7 +145,7 @@ std::vector<fault> parse_script(std::string_view text) {
     }
     steps.push_back(std::move(f));
   }
-  return steps;
+  return script;
 }
 
 namespace {
@@ -276,6 +283,11 @@ struct fake_partner_center::impl {
     acceptor.listen();
     bound_port = acceptor.local_endpoint().port();
     net::co_spawn(ioc, accept_loop(), net::detached);
+    if (options.control) {
+      control.emplace(ioc, tcp::endpoint(net::ip::make_address(options.host), options.control_port));
+      control_bound = control->local_endpoint().port();
+      net::co_spawn(ioc, control_loop(), net::detached);
+    }
     thread = std::thread([this] { ioc.run(); });
   }
 
@@ -286,6 +298,7 @@ struct fake_partner_center::impl {
     net::post(ioc, [this] {
       error_code ignored;
       acceptor.close(ignored);
+      if (control) control->close(ignored);
       ioc.stop();
     });
     thread.join();
@@ -382,6 +395,116 @@ struct fake_partner_center::impl {
     arrived.notify_all();
   }
 
+  awaitable<void> control_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await control->async_accept(use_nothrow);
+      if (ec) co_return;
+      net::co_spawn(ioc, control_session(beast::tcp_stream(std::move(socket))), net::detached);
+    }
+  }
+
+  awaitable<void> control_session(beast::tcp_stream stream) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      stream.expires_after(std::chrono::seconds(30));
+      http::request<http::string_body> req;
+      auto [ec, n] = co_await http::async_read(stream, buffer, req, use_nothrow);
+      if (ec) co_return;
+      auto res = control_answer(req);
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
+      if (wec || !req.keep_alive()) co_return;
+    }
+  }
+
+  http::response<http::string_body> control_answer(const http::request<http::string_body>& req) {
+    const std::string_view target = req.target();
+    const auto path = target.substr(0, target.find('?'));
+    const auto query = target.find('?') == std::string_view::npos ? std::string_view{} : target.substr(target.find('?') + 1);
+    auto param = [&](std::string_view name) -> std::string {
+      std::string_view q = query;
+      while (!q.empty()) {
+        const auto amp = q.find('&');
+        const auto piece = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        if (piece.starts_with(name) && piece.size() > name.size() && piece[name.size()] == '=')
+          return cache::percent_decode(piece.substr(name.size() + 1));
+      }
+      return {};
+    };
+    http::response<http::string_body> res{http::status::no_content, 11};
+    auto fail = [&](std::string why) {
+      res.result(http::status::bad_request);
+      res.set(http::field::content_type, "text/plain");
+      res.body() = std::move(why) + "\n";
+      return res;
+    };
+    const auto method = req.method();
+    if (path == "/script" && method == http::verb::put) {
+      if (param("path").empty()) return fail("PUT /script needs ?path=/v1/...");
+      try {
+        const auto parsed = parse_script(req.body());
+        std::lock_guard lock(mutex);
+        scripts[param("path")] = {std::deque<fault>(parsed.steps.begin(), parsed.steps.end()), parsed.repeat};
+      } catch (const std::invalid_argument& e) {
+        return fail(e.what());
+      }
+    } else if (path == "/script" && method == http::verb::delete_) {
+      std::lock_guard lock(mutex);
+      if (param("path").empty())
+        scripts.clear();
+      else
+        scripts.erase(param("path"));
+    } else if (path == "/delay" && method == http::verb::put) {
+      unsigned ms = 0;
+      const auto v = param("ms");
+      if (std::from_chars(v.data(), v.data() + v.size(), ms).ec != std::errc{} || param("path").empty())
+        return fail("PUT /delay needs ?path=/v1/...&ms=N");
+      std::lock_guard lock(mutex);
+      delays[param("path")] = std::chrono::milliseconds(ms);
+    } else if (path == "/data-version" && method == http::verb::put) {
+      unsigned v = 0;
+      const auto text = param("v");
+      if (std::from_chars(text.data(), text.data() + text.size(), v).ec != std::errc{})
+        return fail("PUT /data-version needs ?v=N");
+      std::lock_guard lock(mutex);
+      data_version = v;
+    } else if (path == "/requests" && method == http::verb::get) {
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "application/json");
+      std::string out = "[";
+      std::lock_guard lock(mutex);
+      for (const auto& r : log) {
+        if (out.size() > 1) out += ',';
+        out += "{\"method\":";
+        core::append_json_string(out, r.method);
+        out += ",\"target\":";
+        core::append_json_string(out, r.target);
+        out += ",\"connection\":" + std::to_string(r.connection) + ",\"headers\":{";
+        bool first = true;
+        for (const auto& [k, v] : r.headers) {
+          if (!first) out += ',';
+          first = false;
+          core::append_json_string(out, k);
+          out += ':';
+          core::append_json_string(out, beast::iequals(k, "authorization") ? std::string("<redacted>") : v);
+        }
+        out += "}}";
+      }
+      out += "]";
+      res.body() = std::move(out);
+    } else if (path == "/requests" && method == http::verb::delete_) {
+      std::lock_guard lock(mutex);
+      log.clear();
+    } else {
+      res.result(http::status::not_found);
+      res.set(http::field::content_type, "text/plain");
+      res.body() = "control API: PUT|DELETE /script?path=, PUT /delay?path=&ms=, PUT /data-version?v=, GET|DELETE /requests\n";
+    }
+    return res;
+  }
+
   static void reset(tcp::socket& socket) {
     error_code ignored;
     socket.set_option(net::socket_base::linger(true, 0), ignored);  // close with RST
@@ -413,10 +536,11 @@ struct fake_partner_center::impl {
 
   fault next_step(std::string_view target) {
     std::lock_guard lock(mutex);
-    for (auto& [prefix, steps] : scripts)
-      if (target.starts_with(prefix) && !steps.empty()) {
-        auto f = steps.front();
-        steps.pop_front();
+    for (auto& [prefix, script] : scripts)
+      if (target.starts_with(prefix) && !script.steps.empty()) {
+        auto f = script.steps.front();
+        script.steps.pop_front();
+        if (script.repeat) script.steps.push_back(f);
         return f;
       }
     return {};
@@ -506,7 +630,13 @@ struct fake_partner_center::impl {
   std::size_t connections_closed = 0;
   std::uint64_t connections_opened = 0;  // only on the fake's thread
   std::map<std::string, std::chrono::milliseconds> delays;
-  std::map<std::string, std::deque<fault>> scripts;
+  struct running_script {
+    std::deque<fault> steps;
+    bool repeat = false;
+  };
+  std::map<std::string, running_script> scripts;
+  std::optional<tcp::acceptor> control;
+  std::uint16_t control_bound = 0;
   unsigned data_version = 0;
 };
 
@@ -551,13 +681,15 @@ void fake_partner_center::set_delay(std::string path_prefix, std::chrono::millis
   impl_->delays[std::move(path_prefix)] = delay;
 }
 
-void fake_partner_center::script(std::string path_prefix, std::vector<fault> steps) {
+void fake_partner_center::script(std::string path_prefix, std::vector<fault> steps, bool repeat) {
   std::lock_guard lock(impl_->mutex);
   if (steps.empty())
     impl_->scripts.erase(path_prefix);
   else
-    impl_->scripts[std::move(path_prefix)] = std::deque<fault>(steps.begin(), steps.end());
+    impl_->scripts[std::move(path_prefix)] = {std::deque<fault>(steps.begin(), steps.end()), repeat};
 }
+
+std::uint16_t fake_partner_center::control_port() const { return impl_->control_bound; }
 
 void fake_partner_center::set_data_version(unsigned version) {
   std::lock_guard lock(impl_->mutex);

@@ -49,12 +49,21 @@ struct fault {
   std::string retry_after;                // Retry-After value, "" for none
 };
 
+struct fault_script {
+  std::vector<fault> steps;
+  bool repeat = false;  // start over when the steps run out
+};
+
 /// Parses a script: comma-separated steps such as "500,500,200" or
-/// "429:retry-after=2,200". A step is a status code or one of reset, reset-mid-body,
-/// truncate, malformed, stall, trickle; options follow, each after a ':':
-/// retry-after=N (seconds), retry-after-date=+N (an HTTP date N seconds ahead),
-/// delay=MS. Throws std::invalid_argument naming the step it cannot read.
-std::vector<fault> parse_script(std::string_view text);
+/// "429:retry-after=2,200"; a trailing '*' repeats the script forever ("503,200*").
+/// A step is a status code or one of reset, reset-mid-body, truncate, malformed,
+/// stall, trickle; options follow, each after a ':': retry-after=N (seconds),
+/// retry-after-date=+N (an HTTP date N seconds ahead), delay=MS. Throws
+/// std::invalid_argument naming the step it cannot read.
+fault_script parse_script(std::string_view text);
+
+/// The demo's flaky usage records: now and then a 503, a 500 or a 429.
+inline constexpr std::string_view flaky_script = "503,200,200,500,200,200,429:retry-after=1,200,200,200*";
 
 struct fake_options {
   std::string host = "127.0.0.1";
@@ -66,6 +75,8 @@ struct fake_options {
   std::chrono::milliseconds idle_timeout{30000};  // closes keep-alive connections idle this long
   bool etag_header = false;          // send ETag (a hash of the body) and answer If-None-Match with 304
   bool body_etag = false;            // put attributes.etag in usage-record pages
+  bool control = false;              // serve the control API (see control_port)
+  std::uint16_t control_port = 0;    // its port (0: any free port)
   std::string tls_cert_pem;          // with tls_key_pem: serve HTTPS
   std::string tls_key_pem;
 };
@@ -95,7 +106,17 @@ public:
 
   /// Scripts the answers for paths starting with `path_prefix` (replacing any script
   /// for that prefix); an empty script removes it.
-  void script(std::string path_prefix, std::vector<fault> steps);
+  void script(std::string path_prefix, std::vector<fault> steps, bool repeat = false);
+  void script(std::string path_prefix, const fault_script& s) { script(std::move(path_prefix), s.steps, s.repeat); }
+
+  /// The control API, when fake_options::control is set: a separate listener, so it is
+  /// never reachable through the proxy.
+  ///   PUT    /script?path=P        body: a script (see parse_script); DELETE removes it
+  ///   PUT    /delay?path=P&ms=N    a fixed delay for paths starting with P
+  ///   PUT    /data-version?v=N     change the data
+  ///   GET    /requests             what arrived, as JSON (Authorization redacted)
+  ///   DELETE /requests             forget it
+  std::uint16_t control_port() const;
 
   /// Changes the data every caller sees (as Partner Center's refresh would).
   void set_data_version(unsigned version);

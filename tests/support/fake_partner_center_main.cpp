@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
     ("page-size", po::value<std::size_t>()->default_value(10), "default page size (the size query parameter overrides)")
     ("bom", "start JSON bodies with a UTF-8 byte-order mark")
     ("delay-ms", po::value<unsigned>()->default_value(0), "answer every request after this many milliseconds")
+    ("script", po::value<std::vector<std::string>>()->composing(),
+     "PATH=STEPS: scripted answers for paths starting with PATH, e.g. /v1/customers/usagerecords=500,500,200 "
+     "(a trailing * repeats; steps: a status, reset, reset-mid-body, truncate, malformed, stall, trickle; "
+     "options :retry-after=N, :retry-after-date=+N, :delay=MS)")
+    ("flaky", "usage records fail now and then (503, 500, 429 with Retry-After): for the demo")
+    ("control-port", po::value<unsigned>(), "serve the control API on this port (0: any free port)")
     ("tls-cert", po::value<std::string>(), "PEM certificate chain: serve HTTPS")
     ("tls-key", po::value<std::string>(), "PEM private key for --tls-cert")
     ("help,h", "show this help");
@@ -60,6 +66,20 @@ int main(int argc, char** argv) {
       options.tls_key_pem = read_file(vm["tls-key"].as<std::string>());
     }
 
+    if (vm.count("control-port")) {
+      options.control = true;
+      options.control_port = static_cast<std::uint16_t>(vm["control-port"].as<unsigned>());
+    }
+    std::vector<std::pair<std::string, pcproxy::testing::fault_script>> scripts;
+    if (vm.count("flaky"))
+      scripts.emplace_back("/v1/customers/usagerecords", pcproxy::testing::parse_script(pcproxy::testing::flaky_script));
+    if (vm.count("script"))
+      for (const auto& spec : vm["script"].as<std::vector<std::string>>()) {
+        const auto eq = spec.find('=');
+        if (eq == std::string::npos || spec.front() != '/') throw std::runtime_error("--script wants PATH=STEPS, got " + spec);
+        scripts.emplace_back(spec.substr(0, eq), pcproxy::testing::parse_script(spec.substr(eq + 1)));
+      }
+
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
@@ -69,7 +89,11 @@ int main(int argc, char** argv) {
     pcproxy::testing::fake_partner_center fake(options);
     if (const auto delay = vm["delay-ms"].as<unsigned>(); delay > 0)
       fake.set_delay("/", std::chrono::milliseconds(delay));
+    for (const auto& [path, script] : scripts) fake.script(path, script);
     std::cout << "fake Partner Center listening on " << fake.url() << std::endl;
+    if (options.control)
+      std::cout << "fake Partner Center control API on http://" << options.host << ":" << fake.control_port()
+                << std::endl;
     int signal = 0;
     sigwait(&stop_signals, &signal);
     std::cout << "fake Partner Center stopping after " << fake.count() << " request(s)" << std::endl;

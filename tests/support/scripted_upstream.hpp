@@ -42,9 +42,11 @@ public:
 
   awaitable<upstream::result> send(const upstream::request& req, upstream::correlation corr, bool) override {
     upstream::result r;
+    corr.vector = upstream::increment_vector(corr.vector);  // as the real client does per attempt
     {
       std::lock_guard lock(mutex_);
       seen_.push_back(req);
+      ids_.push_back(corr);
       if (!queue.empty()) {
         r = std::move(queue.front());
         queue.pop_front();
@@ -57,8 +59,13 @@ public:
       t.expires_after(latency);
       co_await t.async_wait(use_nothrow);
     }
-    corr.vector = upstream::increment_vector(corr.vector);
     r.sent = corr;
+    upstream::attempt_record record;
+    record.status = r.answer ? r.answer->status : 0;
+    record.error = r.error;
+    record.request_id = corr.request_id;
+    record.vector = corr.vector;
+    r.attempts = {record};
     co_return r;
   }
 
@@ -70,10 +77,16 @@ public:
     std::lock_guard lock(mutex_);
     return seen_;
   }
+  /// The correlation ids each call carried (the vector already incremented).
+  std::vector<upstream::correlation> ids() const {
+    std::lock_guard lock(mutex_);
+    return ids_;
+  }
 
 private:
   mutable std::mutex mutex_;
   std::vector<upstream::request> seen_;
+  std::vector<upstream::correlation> ids_;
 };
 
 }  // namespace pcproxy::testing
