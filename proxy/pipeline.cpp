@@ -236,6 +236,7 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
   const auto& result = *got.result;
   const auto& corr = got.own ? result.sent : c.corr;
   const std::string forwarded = stored ? "pcproxy; fwd=stale" : "pcproxy; fwd=uri-miss";
+  const auto attempts = got.own ? result.attempts : 0;
 
   if (upstream_failed(result) && stored && cache::usable_if_error(*stored, clock_->now())) {
     ++count.stale;
@@ -243,10 +244,10 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
                                      : std::string("detail=") + upstream::to_string(result.error);
     log()->warn("{} served stale: upstream {}", c.path,
                 result.response ? std::to_string(result.response->status) : result.detail);
-    co_return respond(c, *stored, cache_result::stale, "pcproxy; fwd=stale; " + why + "; detail=stale-if-error",
-                      corr);
+    auto res = respond(c, *stored, cache_result::stale, "pcproxy; fwd=stale; " + why + "; detail=stale-if-error", corr);
+    set_attempts_header(res, attempts);
+    co_return res;
   }
-  const auto attempts = got.own ? result.attempts : 0;
   if (!result.response) {
     ++count.misses;
     upstream::result failed;
