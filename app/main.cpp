@@ -1,12 +1,15 @@
-// pcproxy: read the configuration, build the object graph, serve until SIGTERM/SIGINT.
+// pcproxy: read the configuration, build the object graph, serve until SIGTERM/SIGINT;
+// SIGHUP reloads the configuration.
 #include "config/loader.hpp"
 #include "core/log.hpp"
 #include "core/net.hpp"
 #include "proxy/service.hpp"
+#include "server/probe.hpp"
 #include "server/server.hpp"
 
 #include <boost/asio/signal_set.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -20,31 +23,73 @@ namespace {
 
 using namespace pcproxy;
 
-int serve(const config::config& settings) {
-  core::log_settings logging;
-  logging.level = spdlog::level::from_str(settings.log.level);
-  logging.format = settings.log.format == "text" ? core::log_format::text : core::log_format::json;
-  core::configure_logging(logging);
+core::log_settings logging_of(const config::config& settings) {
+  return {spdlog::level::from_str(settings.log.level),
+          settings.log.format == "text" ? core::log_format::text : core::log_format::json};
+}
+
+// Keys a running process can take on SIGHUP; everything else needs a restart.
+bool changes_live(const std::string& key) {
+  static const std::vector<std::string_view> live_prefixes = {
+      "routes", "retry.", "circuit.", "cache.stale_if_error_s", "cache.single_flight_wait_ms", "cache.scope",
+      "upstream.token_file", "admin.", "log."};
+  return std::any_of(live_prefixes.begin(), live_prefixes.end(),
+                     [&](std::string_view p) { return std::string_view(key).starts_with(p); });
+}
+
+// SIGHUP: the same sources as at start (file, environment, flags), validated; an
+// invalid result is refused and the running configuration stays.
+void reload(int argc, char** argv, config::config& running, proxy::service& service) {
+  const auto log = core::logger("pcproxy");
+  config::command_line next;
+  try {
+    next = config::load(argc, argv, config::process_environment());
+  } catch (const config::config_error& e) {
+    std::string problems;
+    for (const auto& p : e.problems()) problems += (problems.empty() ? "" : "; ") + p;
+    log->error("configuration reload refused, keeping the running configuration: {}", problems);
+    return;
+  } catch (const std::exception& e) {
+    log->error("configuration reload refused, keeping the running configuration: {}", e.what());
+    return;
+  }
+  const auto changed = config::changed_keys(running, next.settings);
+  std::vector<std::string> applied;
+  for (const auto& key : changed) {
+    if (changes_live(key))
+      applied.push_back(key);
+    else
+      log->warn("configuration reload: {} changed, which takes effect only after a restart", key);
+  }
+  core::configure_logging(logging_of(next.settings));
+  service.apply(next.settings);
+  running = next.settings;
+  std::string list;
+  for (const auto& k : applied) list += (list.empty() ? "" : ", ") + k;
+  log->info("configuration reloaded; applied: {}", list.empty() ? "nothing changed" : list);
+}
+
+int serve(int argc, char** argv, config::config settings) {
+  core::configure_logging(logging_of(settings));
   const auto log = core::logger("pcproxy");
 
-  const auto threads = settings.threads > 0
-                           ? static_cast<unsigned>(settings.threads)
-                           : std::max(1u, std::thread::hardware_concurrency());
+  const auto threads = settings.threads > 0 ? static_cast<unsigned>(settings.threads)
+                                            : std::max(1u, std::thread::hardware_concurrency());
   net::io_context ioc(static_cast<int>(threads));
   std::unique_ptr<proxy::service> service;
   std::unique_ptr<server::server> http_server;
   try {
     service = std::make_unique<proxy::service>(ioc, settings);
-    http_server = std::make_unique<server::server>(ioc, settings, service->proxy_handler(),
-                                                   service->admin_handler());
+    http_server = std::make_unique<server::server>(ioc, settings, service->proxy_handler(), service->admin_handler());
+    service->set_connection_gauge([s = http_server.get()] { return s->open_connections(); });
+    http_server->set_readiness_check([s = service.get()] { return s->not_ready_reason(); });
     http_server->start();
   } catch (const std::exception& e) {
     log->critical("cannot start: {}", e.what());
     core::flush_logs();
     return 1;
   }
-  log->info("pcproxy {} forwarding to {} with {} io thread(s)", PCPROXY_VERSION,
-            settings.upstream.url, threads);
+  log->info("pcproxy {} forwarding to {} with {} io thread(s)", PCPROXY_VERSION, settings.upstream.url, threads);
 
   net::signal_set stop_signals(ioc, SIGINT, SIGTERM);
   stop_signals.async_wait([&](const error_code& ec, int signal) {
@@ -55,6 +100,13 @@ int serve(const config::config& settings) {
       ioc.stop();
     });
   });
+  net::signal_set reload_signal(ioc, SIGHUP);
+  std::function<void(const error_code&, int)> on_hangup = [&](const error_code& ec, int) {
+    if (ec) return;
+    reload(argc, argv, settings, *service);
+    reload_signal.async_wait(on_hangup);
+  };
+  reload_signal.async_wait(on_hangup);
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
@@ -86,8 +138,10 @@ int main(int argc, char** argv) {
     case config::action::check_config:
       std::cout << config::to_json(cli.settings) << "\nconfiguration OK\n";
       return 0;
+    case config::action::probe:
+      return server::probe(cli.probe_url, std::chrono::seconds(3), std::cout);
     case config::action::run:
       break;
   }
-  return serve(cli.settings);
+  return serve(argc, argv, cli.settings);
 }

@@ -64,11 +64,13 @@ struct limits_config {
 
 struct admin_config {
   std::string token_file;
+  bool not_ready_while_circuit_open = false;  // /readyz: 503 while the circuit is open and nothing is cached
 };
 
 struct log_config {
   std::string level = "info";
   std::string format = "json";
+  bool access = true;  // one access-log line per request
 };
 
 struct config {

@@ -314,8 +314,10 @@ const std::vector<field>& fields() {
       PCPROXY_FIELD(limits.idle_timeout_ms),
       PCPROXY_FIELD(limits.shutdown_grace_ms),
       PCPROXY_FIELD(admin.token_file),
+      PCPROXY_FIELD(admin.not_ready_while_circuit_open),
       PCPROXY_FIELD(log.level),
       PCPROXY_FIELD(log.format),
+      PCPROXY_FIELD(log.access),
   };
   return all;
 }
@@ -634,6 +636,19 @@ std::string to_json(const config& c) {
   return buf.GetString();
 }
 
+std::vector<std::string> changed_keys(const config& a, const config& b) {
+  std::vector<std::string> changed;
+  for (const auto& f : fields()) {
+    rapidjson::StringBuffer left_buf, right_buf;
+    json_writer left(left_buf), right(right_buf);
+    f.write(a, left);
+    f.write(b, right);
+    if (std::string_view(left_buf.GetString()) != std::string_view(right_buf.GetString()))
+      changed.emplace_back(f.path);
+  }
+  return changed;
+}
+
 env_lookup process_environment() {
   return [](const std::string& name) -> std::optional<std::string> {
     if (const char* v = std::getenv(name.c_str())) return std::string(v);
@@ -653,6 +668,7 @@ command_line load(int argc, const char* const* argv, const env_lookup& env) {
     ("upstream-ca-file", po::value<std::string>(), "extra CA certificates (PEM) to trust for the upstream (upstream.ca_file)")
     ("log-level", po::value<std::string>(), "trace, debug, info, warn, error, critical or off (log.level)")
     ("check-config", "validate, print the effective configuration, exit")
+    ("probe", po::value<std::string>(), "GET an http:// URL (e.g. http://127.0.0.1:9090/healthz) and exit 0 on a 2xx: for container health checks")
     ("help,h", "show this help and exit")
     ("version", "print the version and exit");
   // clang-format on
@@ -681,6 +697,11 @@ command_line load(int argc, const char* const* argv, const env_lookup& env) {
   }
   if (vm.count("version")) {
     out.what = action::version;
+    return out;
+  }
+  if (vm.count("probe")) {
+    out.what = action::probe;
+    out.probe_url = vm["probe"].as<std::string>();
     return out;
   }
 

@@ -29,11 +29,12 @@ private:
 using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
 env_lookup process_environment();
 
-enum class action { run, check_config, help, version };
+enum class action { run, check_config, help, version, probe };
 
 struct command_line {
   action what = action::run;
   std::string help_text;  // for action::help
+  std::string probe_url;  // for action::probe
   config settings;
 };
 
@@ -43,6 +44,9 @@ command_line load(int argc, const char* const* argv, const env_lookup& env);
 
 /// The validation rules, exposed for tests and for reloads. Empty when valid.
 std::vector<std::string> validate(const config& c);
+
+/// The keys ("upstream.url", "routes", ...) whose values differ between two configs.
+std::vector<std::string> changed_keys(const config& a, const config& b);
 
 /// The effective config as JSON, for --check-config. Files are shown by path; their
 /// contents (tokens) are never read into the config and so never printed.

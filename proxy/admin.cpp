@@ -10,6 +10,11 @@
 #include <rapidjson/writer.h>
 
 #include <charconv>
+#include <map>
+
+#ifndef PCPROXY_VERSION
+#define PCPROXY_VERSION "0.0.0"
+#endif
 
 namespace pcproxy::proxy {
 
@@ -62,28 +67,30 @@ const char* freshness_name(cache::freshness f) {
 
 }  // namespace
 
-admin_handler::admin_handler(std::shared_ptr<const pipeline> proxy, const std::string& token_file)
-    : proxy_(std::move(proxy)), token_(token_file) {}
+admin_handler::admin_handler(std::shared_ptr<const pipeline> proxy,
+                             std::shared_ptr<const upstream::resilient_transport> resilience, bool exposed)
+    : proxy_(std::move(proxy)), resilience_(std::move(resilience)), exposed_(exposed) {}
 
 awaitable<server::response> admin_handler::handle(const server::request& req, const server::request_info&) {
   const std::string_view target = req.target();
   const auto question = target.find('?');
   const auto path = target.substr(0, question);
   const auto query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  const bool guarded = path == "/metrics" || path.starts_with("/admin/");
 
-  if (path.starts_with("/admin/") && token_.configured()) {
-    const auto expected = token_.authorization();
-    const std::string_view given = req[http::field::authorization];
-    const bool ok = expected && given.size() == expected->size() &&
-                    CRYPTO_memcmp(given.data(), expected->data(), given.size()) == 0;
-    if (!ok) {
+  if (guarded && proxy_->admin_token_configured()) {
+    if (!proxy_->admin_token_matches(req[http::field::authorization])) {
       core::logger("admin")->warn("refused {} {}: missing or wrong admin token", req.method_string(), path);
       auto res = admin_error(401, core::error_code_number::missing_credentials,
                              "admin calls need 'Authorization: Bearer <the token in admin.token_file>'");
       res.fields.set(http::field::www_authenticate, "Bearer realm=\"pcproxy-admin\"");
       co_return res;
     }
+  } else if (path.starts_with("/admin/") && exposed_) {
+    co_return admin_error(403, core::error_code_number::missing_credentials,
+                          "admin_listen is not a loopback address: set admin.token_file to use /admin/*");
   }
+  if (path == "/metrics" && req.method() == http::verb::get) co_return metrics();
   if (path == "/admin/cache") {
     if (req.method() == http::verb::get) co_return cache_listing(query);
     if (req.method() == http::verb::delete_) co_return purge(query);
@@ -92,7 +99,71 @@ awaitable<server::response> admin_handler::handle(const server::request& req, co
     co_return res;
   }
   co_return admin_error(404, core::error_code_number::not_found,
-                        "no admin endpoint " + std::string(path) + "; try /healthz, /readyz or /admin/cache");
+                        "no admin endpoint " + std::string(path) +
+                            "; try /healthz, /readyz, /metrics or /admin/cache");
+}
+
+server::response admin_handler::metrics() const {
+  core::exposition_writer w;
+  proxy_->metrics().render(w);
+
+  const auto& store = *proxy_->store();
+  const auto stats = store.stats();
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_route;  // entries, bytes
+  store.for_each([&](const cache::cache_key&, const cache::entry& e) {
+    auto& [entries, bytes] = by_route[e.route];
+    ++entries;
+    bytes += cache::charged_bytes(e);
+  });
+  const auto routes = proxy_->stats();
+  w.family("pcproxy_cache_hits_total", "counter", "Requests answered fresh from the cache, by route.");
+  for (const auto& r : routes) w.sample("pcproxy_cache_hits_total", {{"route", r.path}}, r.hits);
+  w.family("pcproxy_cache_misses_total", "counter", "Requests of cached routes that went upstream, by route.");
+  for (const auto& r : routes) w.sample("pcproxy_cache_misses_total", {{"route", r.path}}, r.misses);
+  w.family("pcproxy_cache_entries", "gauge", "Stored responses, by route.");
+  for (const auto& [route, v] : by_route) w.sample("pcproxy_cache_entries", {{"route", route}}, std::uint64_t{v.first});
+  w.family("pcproxy_cache_bytes", "gauge", "Bytes charged for stored responses, by route.");
+  for (const auto& [route, v] : by_route) w.sample("pcproxy_cache_bytes", {{"route", route}}, std::uint64_t{v.second});
+  w.family("pcproxy_cache_max_bytes", "gauge", "The cache's byte limit (cache.max_bytes).");
+  w.sample("pcproxy_cache_max_bytes", {}, std::uint64_t{stats.max_bytes});
+  w.family("pcproxy_cache_evictions_total", "counter", "Stored responses evicted to stay within cache.max_bytes.");
+  w.sample("pcproxy_cache_evictions_total", {}, stats.evictions);
+  w.family("pcproxy_single_flight_waiters", "gauge", "Requests waiting for an identical request's upstream answer.");
+  w.sample("pcproxy_single_flight_waiters", {}, std::uint64_t{proxy_->single_flight_waiters()});
+
+  if (resilience_) {
+    const auto r = resilience_->stats();
+    w.family("pcproxy_upstream_requests_total", "counter", "Requests sent upstream (each with one or more attempts).");
+    w.sample("pcproxy_upstream_requests_total", {}, r.requests);
+    w.family("pcproxy_retries_total", "counter", "Upstream retries.");
+    w.sample("pcproxy_retries_total", {}, r.retries);
+    w.family("pcproxy_retry_budget_rejections_total", "counter", "Retries not made because the retry budget was spent.");
+    w.sample("pcproxy_retry_budget_rejections_total", {}, r.budget_rejections);
+    w.family("pcproxy_circuit_rejections_total", "counter", "Requests failed fast because the circuit was open.");
+    w.sample("pcproxy_circuit_rejections_total", {}, r.circuit_rejections);
+    w.family("pcproxy_throttle_rejections_total", "counter",
+             "Requests held back because upstream's Retry-After for their caller was running.");
+    w.sample("pcproxy_throttle_rejections_total", {}, r.throttle_rejections);
+    w.family("pcproxy_throttled_scopes", "gauge", "Callers whose upstream Retry-After is running.");
+    w.sample("pcproxy_throttled_scopes", {}, std::uint64_t{r.throttled_scopes});
+    w.family("pcproxy_circuit_state", "gauge", "1 for the circuit breaker's current state.");
+    for (auto state : {upstream::circuit_breaker::state::closed, upstream::circuit_breaker::state::open,
+                       upstream::circuit_breaker::state::half_open})
+      w.sample("pcproxy_circuit_state", {{"upstream", "partner-center"}, {"state", upstream::to_string(state)}},
+               std::uint64_t{r.circuit == state ? 1u : 0u});
+  }
+  if (open_connections_) {
+    w.family("pcproxy_open_connections", "gauge", "Open client connections.");
+    w.sample("pcproxy_open_connections", {}, std::uint64_t{open_connections_()});
+  }
+  w.family("pcproxy_build_info", "gauge", "pcproxy's version.");
+  w.sample("pcproxy_build_info", {{"version", PCPROXY_VERSION}}, std::uint64_t{1});
+
+  server::response res;
+  res.status = 200;
+  res.fields.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.body = std::make_shared<const std::string>(w.text());
+  return res;
 }
 
 server::response admin_handler::cache_listing(std::string_view query) const {

@@ -11,6 +11,8 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
+#include <openssl/crypto.h>
+
 #include <charconv>
 
 namespace pcproxy::proxy {
@@ -33,7 +35,8 @@ bool one_of(std::string_view name, std::initializer_list<std::string_view> names
 
 // Request fields pcproxy sets itself or keeps to itself.
 bool owned_request_field(std::string_view name) {
-  return one_of(name, {"host", "authorization", "ms-correlationid", "ms-requestid", "ms-cv", "pcproxy-debug"});
+  return one_of(name, {"host", "authorization", "ms-correlationid", "ms-requestid", "ms-cv", "pcproxy-debug",
+                       "pcproxy-debug-token"});
 }
 
 // On cached routes pcproxy fetches whole, unencoded representations and evaluates the
@@ -107,15 +110,20 @@ struct identity {
 
 /// The state of one request as it moves through the pipeline.
 struct call {
+  explicit call(const server::request& r) : req(r) {}
   const server::request& req;
+  std::shared_ptr<const void> live_hold;  // keeps the settings this request started with
+  const config::config* settings = nullptr;
   std::string_view path;
   std::string_view query;
   upstream::correlation corr;
   std::string_view authorization;
   std::shared_ptr<const std::string> injected;  // keeps an injected token alive
-  std::size_t route_index = 0;
   const config::route_config* route = nullptr;
+  traffic_metrics::route_row* row = nullptr;
   identity who;
+  std::optional<cache::cache_key> key;
+  std::vector<upstream::attempt_record> attempts;  // this request's own upstream attempts
 };
 
 /// Everything one upstream fetch for the cache needs, owned, so a background refresh
@@ -130,7 +138,17 @@ struct fetch_plan {
   config::route_config route;
   bool store_allowed = true;                   // false: the client said no-store
   std::shared_ptr<const cache::entry> stored;  // to revalidate (If-None-Match)
+  seconds stale_if_error{0};
+  std::chrono::milliseconds single_flight_wait{0};
 };
+
+pipeline::live_state::live_state(const config::config& c, traffic_metrics& metrics)
+    : settings(c),
+      routes(c.routes),
+      injected_token(std::make_shared<token_file>(c.upstream.token_file)),
+      admin_token(std::make_shared<token_file>(c.admin.token_file)) {
+  for (std::size_t i = 0; i < routes.size(); ++i) rows.push_back(&metrics.row(routes.at(i).path));
+}
 
 pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                    std::shared_ptr<cache::store> store, std::shared_ptr<const core::clock> clock,
@@ -144,55 +162,111 @@ pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::tra
       store_(std::move(store)),
       clock_(std::move(clock)),
       random_(std::move(random)),
-      router_(settings.routes),
-      counters_(std::make_unique<counters[]>(router_.size())),
-      injected_token_(settings.upstream.token_file),
+      live_(std::make_shared<const live_state>(settings, metrics_)),
       verdicts_(clock_) {}
 
-awaitable<server::response> pipeline::handle(const server::request& req, const server::request_info&) {
-  call c{req, {}, {}, {}, {}, {}, 0, nullptr, {}};
+void pipeline::apply(const config::config& settings) {
+  live_.store(std::make_shared<const live_state>(settings, metrics_));
+}
+
+bool pipeline::admin_token_configured() const { return live_.load()->admin_token->configured(); }
+
+bool pipeline::admin_token_matches(std::string_view bearer) const {
+  const auto expected = live_.load()->admin_token->authorization();
+  return expected && bearer.size() == expected->size() &&
+         CRYPTO_memcmp(bearer.data(), expected->data(), bearer.size()) == 0;
+}
+
+awaitable<server::response> pipeline::handle(const server::request& req, const server::request_info& info) {
+  const auto live = live_.load();
+  call c(req);
+  c.live_hold = live;
+  c.settings = &live->settings;
   const std::string_view target = req.target();
   const auto question = target.find('?');
   c.path = target.substr(0, question);
   c.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   c.corr = upstream::correlation_for_request(req["MS-CorrelationId"], req["MS-RequestId"], req["MS-CV"], random_);
+  const auto route_index = live->routes.index_of(c.path);
+  c.route = &live->routes.at(route_index);
+  c.row = live->rows[route_index];
 
   c.authorization = req[http::field::authorization];
-  if (c.authorization.empty()) {
-    c.injected = injected_token_.authorization();
-    if (!c.injected) {
-      auto res = error_response(
-          401, core::error_code_number::missing_credentials,
-          injected_token_.configured()
-              ? "no Authorization header, and upstream.token_file holds no usable token"
-              : "no Authorization header: send 'Authorization: Bearer <token>' for Partner "
-                "Center, or configure upstream.token_file",
-          c.corr);
-      set_cache_headers(res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=no-credentials");
-      co_return res;
-    }
-    c.authorization = *c.injected;
-  }
+  if (c.authorization.empty()) c.injected = live->injected_token->authorization();
+  if (c.injected) c.authorization = *c.injected;
+  server::response res;
+  if (c.authorization.empty())
+    res = missing_credentials(c, live->injected_token->configured());
+  else
+    res = co_await process(c);  // (a statement of its own: see serve_from_cache)
+  finish(c, res, info);
+  co_return res;
+}
 
-  if (settings_.cache.scope == config::cache_scope::tenant)
+server::response pipeline::missing_credentials(call& c, bool token_file_configured) const {
+  auto res = error_response(401, core::error_code_number::missing_credentials,
+                            token_file_configured
+                                ? "no Authorization header, and upstream.token_file holds no usable token"
+                                : "no Authorization header: send 'Authorization: Bearer <token>' for Partner "
+                                  "Center, or configure upstream.token_file",
+                            c.corr);
+  set_cache_headers(res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=no-credentials");
+  return res;
+}
+
+awaitable<server::response> pipeline::process(call& c) {
+  if (c.settings->cache.scope == config::cache_scope::tenant)
     if (auto claims = cache::read_jwt_claims(c.authorization))
       c.who = {cache::tenant_scope(claims->tenant_id), true, verdicts_.accepted(c.authorization), claims->expires};
   if (c.who.scope.empty()) c.who.scope = cache::credential_scope(c.authorization);
 
-  c.route_index = router_.index_of(c.path);
-  c.route = &router_.at(c.route_index);
-  const auto method = req.method();
+  const auto method = c.req.method();
   const bool readable = method == http::verb::get || method == http::verb::head;
   if (c.route->policy != config::cache_policy::pass && readable && settings_.cache.max_bytes > 0)
     co_return co_await serve_from_cache(c);
   co_return co_await forward(c);
 }
 
+void pipeline::finish(call& c, server::response& res, const server::request_info& info) {
+  request_record r;
+  r.method = c.req.method_string();
+  r.path = c.path;
+  r.route = c.route->path;
+  r.policy = c.route->policy;
+  r.status = res.status;
+  const auto x_cache = res.fields["X-Cache"];
+  for (auto label : {cache_result::hit, cache_result::miss, cache_result::stale, cache_result::revalidated})
+    if (x_cache == to_string(label)) r.result = label;
+  r.scope = c.who.scope;
+  r.attempts = std::move(c.attempts);
+  r.total = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.received_at);
+  r.bytes = res.body ? res.body->size() : 0;
+  r.ids = {std::string(res.fields["MS-CorrelationId"]), std::string(res.fields["MS-RequestId"]),
+           std::string(res.fields["MS-CV"])};
+  metrics_.record(*c.row, r);
+  res.fields.set("Server-Timing", server_timing(r));
+
+  // Debugging headers: for loopback callers, or anyone holding the admin token.
+  if (c.req["Pcproxy-Debug"] == "1") {
+    const bool loopback = info.peer.address().is_loopback();
+    const auto token = c.req["Pcproxy-Debug-Token"];
+    if (loopback || (!token.empty() && admin_token_matches("Bearer " + std::string(token)))) {
+      if (c.key) r.key = core::to_hex(c.key->digest, 8);
+      add_debug_headers(res, r);
+    }
+  }
+  if (c.settings->log.access) {
+    r.peer = info.peer.address().to_string() + ":" + std::to_string(info.peer.port());
+    static const auto access = core::logger("access");
+    access->info("{}", access_line(r, c.settings->log.format == "json"));
+  }
+}
+
 awaitable<server::response> pipeline::serve_from_cache(call& c) {
-  auto& count = counters_[c.route_index];
   const auto directives = request_directives(c.req);
   const auto key = cache::derive_key({c.who.scope, "GET", c.path, c.query, c.req["MS-ContinuationToken"],
                                       c.req[http::field::accept], c.req["X-Locale"]});
+  c.key = key;
   const auto now = clock_->now();
 
   std::shared_ptr<const cache::entry> stored = c.who.may_read ? store_->find(key) : nullptr;
@@ -202,19 +276,16 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     const bool usable_now = state == cache::freshness::fresh || state == cache::freshness::stale_while_revalidate;
     if (usable_now && (directives.no_cache || too_old)) state = cache::freshness::stale;
     if (state == cache::freshness::fresh) {
-      ++count.hits;
       co_return respond(c, *stored, cache_result::hit,
                         "pcproxy; hit" + ttl_param(cache::time_to_live(*stored, now)), c.corr);
     }
     if (state == cache::freshness::stale_while_revalidate) {
-      ++count.stale;
       const auto executor = co_await net::this_coro::executor;
       refresh_in_background(plan_for(c, key, stored, !directives.no_store), executor);
       co_return respond(c, *stored, cache_result::stale, "pcproxy; hit; detail=stale-while-revalidate", c.corr);
     }
   }
   if (directives.only_if_cached) {
-    ++count.misses;
     auto res = error_response(504, core::error_code_number::only_if_cached_miss,
                               "Cache-Control: only-if-cached, and pcproxy holds no fresh response for this request",
                               c.corr);
@@ -235,11 +306,11 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
   }
   const auto& result = *got.result;
   const auto& corr = got.own ? result.sent : c.corr;
+  if (got.own) c.attempts = result.attempts;
   const std::string forwarded = stored ? "pcproxy; fwd=stale" : "pcproxy; fwd=uri-miss";
-  const auto attempts = got.own ? result.attempts : 0;
+  const auto attempts = got.own ? result.attempts.size() : 0;
 
   if (upstream_failed(result) && stored && cache::usable_if_error(*stored, clock_->now())) {
-    ++count.stale;
     const auto why = result.response ? "fwd-status=" + std::to_string(result.response->status)
                                      : std::string("detail=") + upstream::to_string(result.error);
     log()->warn("{} served stale: upstream {}", c.path,
@@ -249,7 +320,6 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     co_return res;
   }
   if (!result.response) {
-    ++count.misses;
     upstream::result failed;
     failed.error = result.error;
     failed.detail = result.detail;
@@ -264,10 +334,8 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
   const auto ttl = result.stored ? ttl_param(cache::time_to_live(answer, answer.stored_at)) : std::string{};
   server::response res;
   if (result.revalidated) {
-    ++count.revalidated;
     res = respond(c, answer, cache_result::revalidated, "pcproxy; fwd=stale; detail=revalidated" + ttl, corr);
   } else {
-    ++count.misses;
     res = respond(c, answer, cache_result::miss,
                   forwarded + "; fwd-status=" + std::to_string(answer.status) + (result.stored ? "; stored" : "") +
                       ttl + (c.who.may_read ? "" : "; detail=token-not-yet-verified"),
@@ -296,6 +364,8 @@ fetch_plan pipeline::plan_for(const call& c, const cache::cache_key& key,
   plan.route = *c.route;
   plan.store_allowed = store_allowed;
   plan.stored = std::move(stored);
+  plan.stale_if_error = seconds(c.settings->cache.stale_if_error_s);
+  plan.single_flight_wait = std::chrono::milliseconds(c.settings->cache.single_flight_wait_ms);
   return plan;
 }
 
@@ -307,8 +377,7 @@ awaitable<pipeline::outcome> pipeline::fetch_collapsed(const fetch_plan& plan) {
     guard.finish(result);
     co_return outcome{result, true};
   }
-  const auto wait = std::chrono::milliseconds(settings_.cache.single_flight_wait_ms);
-  auto result = co_await flights_.wait(ticket.shared, std::chrono::steady_clock::now() + wait);
+  auto result = co_await flights_.wait(ticket.shared, std::chrono::steady_clock::now() + plan.single_flight_wait);
   // Within a tenant the leader holds another token: only its successes are shared.
   const bool shareable = result && (!plan.who.tenant || (result->response && result->response->status < 300));
   if (shareable) co_return outcome{result, false};
@@ -323,7 +392,8 @@ awaitable<std::shared_ptr<const fetched>> pipeline::fetch(const fetch_plan& plan
   out->error = r.error;
   out->detail = std::move(r.detail);
   out->retry_after = r.retry_after;
-  out->attempts = r.attempts.size();
+  out->attempts = r.attempts;
+  for (const auto& a : r.attempts) metrics_.attempt(a);
   if (!r.answer) co_return out;
 
   auto& answer = *r.answer;
@@ -359,7 +429,7 @@ awaitable<std::shared_ptr<const fetched>> pipeline::fetch(const fetch_plan& plan
   e->body = rewrite_links(std::move(answer.body));
   e->stored_at = now;
   e->rules = {ttl.value_or(seconds(0)), seconds(plan.route.stale_while_revalidate_s),
-              seconds(settings_.cache.stale_if_error_s), plan.route.month_boundary};
+              plan.stale_if_error, plan.route.month_boundary};
   e->validator = ttl ? validator : std::string{};
   e->scope = plan.who.scope;
   e->path = plan.path;
@@ -415,7 +485,8 @@ awaitable<server::response> pipeline::forward(call& c) {
   const bool idempotent = method == http::verb::get || method == http::verb::head || method == http::verb::put ||
                           method == http::verb::delete_ || method == http::verb::options;
   auto result = co_await upstream_->send(out, c.corr, idempotent);
-  ++counters_[c.route_index].bypassed;
+  for (const auto& a : result.attempts) metrics_.attempt(a);
+  c.attempts = result.attempts;
   const bool readable = method == http::verb::get || method == http::verb::head;
   if (!result.answer) {
     auto res = failure_response(result);
@@ -465,12 +536,12 @@ server::response pipeline::respond(const call& c, const cache::entry& e, cache_r
 }
 
 std::vector<pipeline::route_stats> pipeline::stats() const {
+  const auto live = live_.load();
   std::vector<route_stats> out;
-  for (std::size_t i = 0; i < router_.size(); ++i) {
-    const auto& r = router_.at(i);
-    const auto& n = counters_[i];
-    out.push_back({r.path, r.policy, n.hits.load(), n.misses.load(), n.stale.load(), n.revalidated.load(),
-                   n.bypassed.load()});
+  for (std::size_t i = 0; i < live->routes.size(); ++i) {
+    const auto& r = live->routes.at(i);
+    const auto t = metrics_.totals(*live->rows[i]);
+    out.push_back({r.path, r.policy, t.hits, t.misses, t.stale, t.revalidated, t.bypassed});
   }
   return out;
 }

@@ -2,14 +2,17 @@
 // The request pipeline behind the server's handler interface (DESIGN.md "Request
 // pipeline"): credentials -> correlation -> route policy -> scope and cache key ->
 // store (fresh, stale-while-revalidate, stale-if-error) -> single flight -> upstream,
-// and the response with its validator, cache and correlation headers.
-// Thread-safety: handle() runs concurrently; every member is thread-safe or immutable.
+// and the response with its validator, cache, correlation and timing headers. Every
+// request leaves a record for metrics and the access log.
+// Thread-safety: handle() runs concurrently; apply() swaps the reloadable settings
+// atomically (requests in flight finish with the settings they started with).
 #include "cache/store.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "proxy/responses.hpp"
 #include "proxy/router.hpp"
 #include "proxy/single_flight.hpp"
+#include "proxy/telemetry.hpp"
 #include "proxy/token_file.hpp"
 #include "proxy/token_verdicts.hpp"
 #include "server/handler.hpp"
@@ -31,7 +34,7 @@ struct fetched {
   std::string detail;
   std::optional<std::chrono::milliseconds> retry_after;
   upstream::correlation sent;
-  std::size_t attempts = 0;  // upstream attempts made for it
+  std::vector<upstream::attempt_record> attempts;  // upstream attempts made for it
 };
 
 struct call;
@@ -47,7 +50,10 @@ public:
   awaitable<server::response> handle(const server::request& req,
                                      const server::request_info& info) override;
 
-  /// How requests of one route were answered since start.
+  /// A reload: routes, cache rules, token files and logging switches from now on.
+  void apply(const config::config& settings);
+
+  /// How requests of each current route were answered since start.
   struct route_stats {
     std::string path;
     config::cache_policy policy;
@@ -57,10 +63,22 @@ public:
   std::size_t single_flight_waiters() const { return flights_.waiting(); }
   const std::shared_ptr<cache::store>& store() const { return store_; }
   const std::shared_ptr<const core::clock>& clock() const { return clock_; }
+  const traffic_metrics& metrics() const { return metrics_; }
+
+  /// The admin token (admin.token_file): whether one is set, and whether `bearer`
+  /// ("Bearer <token>") is it, compared in constant time.
+  bool admin_token_configured() const;
+  bool admin_token_matches(std::string_view bearer) const;
 
 private:
-  struct counters {
-    std::atomic<std::uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, bypassed{0};
+  /// Everything a reload can change, swapped as a whole.
+  struct live_state {
+    live_state(const config::config& c, traffic_metrics& metrics);
+    config::config settings;
+    router routes;
+    std::vector<traffic_metrics::route_row*> rows;  // one per route (and the fallback)
+    std::shared_ptr<token_file> injected_token;
+    std::shared_ptr<token_file> admin_token;
   };
   using flights = single_flight<cache::cache_key, fetched, cache::cache_key_hash>;
   struct outcome {
@@ -68,8 +86,11 @@ private:
     bool own = false;  // this request's own upstream call (not a flight leader's)
   };
 
+  awaitable<server::response> process(call& c);
+  server::response missing_credentials(call& c, bool token_file_configured) const;
   awaitable<server::response> serve_from_cache(call& c);
   awaitable<server::response> forward(call& c);
+  void finish(call& c, server::response& res, const server::request_info& info);
   fetch_plan plan_for(const call& c, const cache::cache_key& key,
                       std::shared_ptr<const cache::entry> stored, bool store_allowed) const;
   awaitable<outcome> fetch_collapsed(const fetch_plan& plan);
@@ -83,15 +104,14 @@ private:
   server::response respond(const call& c, const cache::entry& e, cache_result label,
                            std::string_view cache_status, const upstream::correlation& corr) const;
 
-  const config::config settings_;
+  const config::config settings_;  // as at start: the keys that need a restart
   const std::string upstream_base_url_;
   const std::shared_ptr<upstream::transport> upstream_;
   const std::shared_ptr<cache::store> store_;
   const std::shared_ptr<const core::clock> clock_;
   const upstream::random_source random_;
-  const router router_;
-  std::unique_ptr<counters[]> counters_;
-  token_file injected_token_;
+  traffic_metrics metrics_;
+  std::atomic<std::shared_ptr<const live_state>> live_;
   token_verdicts verdicts_;
   flights flights_;
 };

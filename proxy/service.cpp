@@ -1,11 +1,26 @@
 #include "proxy/service.hpp"
 
+#include "config/loader.hpp"
 #include "proxy/admin.hpp"
 #include "proxy/pipeline.hpp"
 #include "upstream/client.hpp"
 #include "upstream/resilient_transport.hpp"
 
 namespace pcproxy::proxy {
+
+namespace {
+
+// An admin listener others can reach needs a token for /admin/*.
+bool admin_exposed(const config::config& settings) {
+  const auto where = config::parse_host_port(settings.admin_listen);
+  if (!where) return true;
+  if (where->host == "localhost") return false;
+  error_code ec;
+  const auto address = net::ip::make_address(where->host, ec);
+  return ec || !address.is_loopback();
+}
+
+}  // namespace
 
 service::service(net::io_context& ioc, const config::config& settings, std::shared_ptr<const core::clock> clock)
     : service(settings,
@@ -18,6 +33,7 @@ service::service(const config::config& settings, std::shared_ptr<upstream::resil
                  std::shared_ptr<const core::clock> clock)
     : service(settings, std::static_pointer_cast<upstream::transport>(resilient), std::move(clock)) {
   resilience_ = std::move(resilient);
+  admin_ = std::make_shared<proxy::admin_handler>(proxy_, resilience_, admin_exposed(settings));
 }
 
 service::service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
@@ -25,8 +41,26 @@ service::service(const config::config& settings, std::shared_ptr<upstream::trans
     : store_(std::make_shared<cache::store>(static_cast<std::size_t>(settings.cache.max_bytes))),
       proxy_(std::make_shared<pipeline>(settings, std::move(upstream), store_, std::move(clock),
                                         upstream::system_random())),
-      admin_(std::make_shared<proxy::admin_handler>(proxy_, settings.admin.token_file)) {}
+      admin_(std::make_shared<proxy::admin_handler>(proxy_, nullptr, admin_exposed(settings))),
+      not_ready_while_circuit_open_(settings.admin.not_ready_while_circuit_open) {}
 
 std::shared_ptr<server::request_handler> service::proxy_handler() const { return proxy_; }
+
+std::shared_ptr<server::request_handler> service::admin_handler() const { return admin_; }
+
+void service::apply(const config::config& settings) {
+  proxy_->apply(settings);
+  if (resilience_) resilience_->apply(settings);
+  not_ready_while_circuit_open_ = settings.admin.not_ready_while_circuit_open;
+}
+
+void service::set_connection_gauge(std::function<std::size_t()> gauge) { admin_->set_connection_gauge(std::move(gauge)); }
+
+std::string service::not_ready_reason() const {
+  if (!not_ready_while_circuit_open_ || !resilience_) return {};
+  if (resilience_->stats().circuit != upstream::circuit_breaker::state::open) return {};
+  if (store_->stats().entries > 0) return {};  // stale pages can still be served
+  return "the upstream circuit is open and nothing is cached";
+}
 
 }  // namespace pcproxy::proxy

@@ -9,7 +9,10 @@
 #include "core/net.hpp"
 #include "server/handler.hpp"
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
 
 namespace pcproxy::upstream {
 class transport;
@@ -19,6 +22,7 @@ class resilient_transport;
 namespace pcproxy::proxy {
 
 class pipeline;
+class admin_handler;
 
 class service {
 public:
@@ -31,9 +35,20 @@ public:
           std::shared_ptr<const core::clock> clock);
 
   std::shared_ptr<server::request_handler> proxy_handler() const;
-  std::shared_ptr<server::request_handler> admin_handler() const { return admin_; }
+  std::shared_ptr<server::request_handler> admin_handler() const;
   const std::shared_ptr<cache::store>& store() const { return store_; }
   const pipeline& requests() const { return *proxy_; }
+
+  /// A reload: the settings that can change while running (the rest is logged as
+  /// needing a restart by the caller).
+  void apply(const config::config& settings);
+
+  /// The admin listener's open-connections gauge comes from the server.
+  void set_connection_gauge(std::function<std::size_t()> gauge);
+
+  /// For the server's /readyz: "" when ready, else why not (see
+  /// admin.not_ready_while_circuit_open).
+  std::string not_ready_reason() const;
   /// The resilience layer (null when the upstream was injected as is).
   const upstream::resilient_transport* resilience() const { return resilience_.get(); }
 
@@ -44,7 +59,8 @@ private:
   std::shared_ptr<upstream::resilient_transport> resilience_;
   std::shared_ptr<cache::store> store_;
   std::shared_ptr<pipeline> proxy_;
-  std::shared_ptr<server::request_handler> admin_;
+  std::shared_ptr<proxy::admin_handler> admin_;
+  std::atomic<bool> not_ready_while_circuit_open_{false};
 };
 
 }  // namespace pcproxy::proxy

@@ -41,6 +41,12 @@ circuit_breaker::permit circuit_breaker::allow() {
   return {};
 }
 
+void circuit_breaker::reconfigure(std::int64_t threshold, milliseconds open_for) {
+  std::lock_guard lock(mutex_);
+  threshold_ = threshold;
+  open_for_ = open_for;
+}
+
 void circuit_breaker::record(bool success, bool probe) {
   std::lock_guard lock(mutex_);
   if (success) {

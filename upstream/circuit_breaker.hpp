@@ -26,6 +26,9 @@ public:
   /// May a request go upstream now?
   permit allow();
 
+  /// New settings (a reload); the current state is kept.
+  void reconfigure(std::int64_t threshold, std::chrono::milliseconds open_for);
+
   /// The outcome of a request that was allowed.
   void record(bool success, bool probe);
 
@@ -33,8 +36,8 @@ public:
   std::int64_t consecutive_failures() const;
 
 private:
-  const std::int64_t threshold_;
-  const std::chrono::milliseconds open_for_;
+  std::int64_t threshold_;               // guarded by mutex_
+  std::chrono::milliseconds open_for_;  // guarded by mutex_
   const std::shared_ptr<const core::clock> clock_;
   mutable std::mutex mutex_;
   state state_ = state::closed;

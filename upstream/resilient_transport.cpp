@@ -54,7 +54,7 @@ resilient_transport::resilient_transport(std::shared_ptr<transport> inner, const
                                          std::shared_ptr<const core::clock> clock,
                                          std::function<double()> uniform01, random_source random)
     : inner_(std::move(inner)),
-      retry_(settings.retry),
+      retry_(std::make_shared<const config::retry_config>(settings.retry)),
       deadline_(settings.upstream.deadline_ms),
       clock_(clock),
       uniform01_(std::move(uniform01)),
@@ -63,7 +63,15 @@ resilient_transport::resilient_transport(std::shared_ptr<transport> inner, const
       breaker_(settings.circuit.failure_threshold, milliseconds(settings.circuit.open_ms), clock),
       throttle_(clock) {}
 
+void resilient_transport::apply(const config::config& settings) {
+  retry_.store(std::make_shared<const config::retry_config>(settings.retry));
+  budget_.set_ratio(settings.retry.budget_ratio);
+  breaker_.reconfigure(settings.circuit.failure_threshold, milliseconds(settings.circuit.open_ms));
+}
+
 awaitable<result> resilient_transport::send(const request& req, correlation corr, bool idempotent) {
+  const auto retry_settings = retry_.load();  // one request keeps one set of settings
+  const auto& retry = *retry_settings;
   const std::string_view target = req.target;
   const auto path = target.substr(0, target.find('?'));
 
@@ -95,7 +103,7 @@ awaitable<result> resilient_transport::send(const request& req, correlation corr
   request attempt_req = req;
   attempt_req.deadline = req.deadline.value_or(steady::now() + deadline_);
   const auto deadline = *attempt_req.deadline;
-  const bool retryable = method_is_retryable(req.method, retry_);
+  const bool retryable = method_is_retryable(req.method, retry);
   std::vector<attempt_record> records;
   result last;
   for (int attempt = 1;; ++attempt) {
@@ -121,22 +129,22 @@ awaitable<result> resilient_transport::send(const request& req, correlation corr
       if (const auto it = last.answer->headers.find(http::field::retry_after); it != last.answer->headers.end())
         retry_after = parse_retry_after(it->value(), clock_->now());
     if (status == 429 && retry_after)
-      throttle_.hold(req.scope, std::min(*retry_after, milliseconds(retry_.max_retry_after_ms)));
+      throttle_.hold(req.scope, std::min(*retry_after, milliseconds(retry.max_retry_after_ms)));
 
-    const auto step = after_attempt(status, last.error, retryable, retry_);
+    const auto step = after_attempt(status, last.error, retryable, retry);
     const auto prefix = fmt::format("{} {} attempt {}/{}: {}", http::to_string(req.method), path, attempt,
-                                    retry_.max_attempts, outcome_of(last));
+                                    retry.max_attempts, outcome_of(last));
     const auto ids = fmt::format("MS-CorrelationId={} MS-RequestId={} MS-CV={}", corr.correlation_id,
                                  corr.request_id, corr.vector);
     if (step == next_step::done) {
       if (attempt > 1 || !healthy(last)) log()->warn("{}; final. {}", prefix, ids);
       break;
     }
-    if (attempt >= retry_.max_attempts) {
+    if (attempt >= retry.max_attempts) {
       log()->warn("{}; retry.max_attempts reached. {}", prefix, ids);
       break;
     }
-    const auto wait = retry_wait(attempt, retry_after, uniform01_(), retry_);
+    const auto wait = retry_wait(attempt, retry_after, uniform01_(), retry);
     if (steady::now() + wait >= deadline) {
       log()->warn("{}; not retried: waiting {} ms would pass upstream.deadline_ms. {}", prefix, wait.count(), ids);
       break;

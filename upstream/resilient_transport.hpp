@@ -28,6 +28,9 @@ public:
 
   awaitable<result> send(const request& req, correlation corr, bool idempotent) override;
 
+  /// A reload: new retry and circuit settings for the requests that start from now.
+  void apply(const config::config& settings);
+
   struct statistics {
     std::uint64_t requests = 0;        // logical requests that went upstream
     std::uint64_t attempts = 0;
@@ -42,7 +45,7 @@ public:
 
 private:
   const std::shared_ptr<transport> inner_;
-  const config::retry_config retry_;
+  std::atomic<std::shared_ptr<const config::retry_config>> retry_;
   const std::chrono::milliseconds deadline_;
   const std::shared_ptr<const core::clock> clock_;
   const std::function<double()> uniform01_;

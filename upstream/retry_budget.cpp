@@ -27,6 +27,11 @@ retry_budget::statistics retry_budget::window_locked() const {
   return s;
 }
 
+void retry_budget::set_ratio(double ratio) {
+  std::lock_guard lock(mutex_);
+  ratio_ = ratio;
+}
+
 void retry_budget::record_request() {
   std::lock_guard lock(mutex_);
   ++current_locked().requests;

@@ -19,6 +19,8 @@ public:
 
   retry_budget(double ratio, std::shared_ptr<const core::clock> clock);
 
+  void set_ratio(double ratio);
+
   /// Counts one logical request.
   void record_request();
   /// Takes one retry from the budget; false (and counted as a rejection) when spent.
@@ -42,7 +44,7 @@ private:
   bucket& current_locked();
   statistics window_locked() const;
 
-  const double ratio_;
+  double ratio_;  // guarded by mutex_
   const std::shared_ptr<const core::clock> clock_;
   mutable std::mutex mutex_;
   std::array<bucket, window_seconds> buckets_{};
