@@ -235,6 +235,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
     request_info info;
     info.peer = s->stream.socket().remote_endpoint(ec);
     info.connection_id = s->id;
+    log()->debug("connection {} from {}:{} opened ({} listener)", s->id, info.peer.address().to_string(),
+                 info.peer.port(), s->role == listener_role::proxy ? "client" : "admin");
     beast::flat_buffer buffer;
     std::string scratch;
     bool first = true;

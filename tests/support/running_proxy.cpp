@@ -39,6 +39,9 @@ running_proxy::running_proxy(const config::config& settings, std::shared_ptr<con
   impl_->service = std::make_unique<proxy::service>(impl_->ioc, settings, std::move(clock));
   impl_->http_server = std::make_unique<server::server>(impl_->ioc, settings, impl_->service->proxy_handler(),
                                                         impl_->service->admin_handler());
+  // Wired as app/main.cpp wires them.
+  impl_->service->set_connection_gauge([s = impl_->http_server.get()] { return s->open_connections(); });
+  impl_->http_server->set_readiness_check([s = impl_->service.get()] { return s->not_ready_reason(); });
   impl_->http_server->start();
   for (int i = 0; i < 2; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
 }
