@@ -7,6 +7,7 @@
 #include "tests/support/fake_partner_center.hpp"
 #include "tests/support/manual_clock.hpp"
 #include "tests/support/scripted_upstream.hpp"
+#include "tests/support/test_pki.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -49,12 +50,12 @@ protected:
   }
 
   // Sends requests concurrently and runs until all are answered.
-  std::vector<answer> send_all(const std::vector<server::request>& reqs) {
-    auto handler = service().proxy_handler();
+  std::vector<answer> send_all(const std::vector<server::request>& reqs, server::request_info info = loopback(),
+                               bool admin = false) {
+    auto handler = admin ? service().admin_handler() : service().proxy_handler();
     std::vector<answer> out(reqs.size());
     for (std::size_t i = 0; i < reqs.size(); ++i)
       net::co_spawn(ioc, [&, i]() -> awaitable<void> {
-        const server::request_info info;
         auto res = co_await handler->handle(reqs[i], info);
         out[i].status = res.status;
         out[i].fields = res.fields;
@@ -65,7 +66,18 @@ protected:
     ioc.run();
     return out;
   }
-  answer send(const server::request& req) { return send_all({req})[0]; }
+  answer send(const server::request& req, server::request_info info = loopback()) {
+    return send_all({req}, info)[0];
+  }
+  answer send_admin(const server::request& req) { return send_all({req}, loopback(), true)[0]; }
+
+  static server::request_info from(const char* address) {
+    server::request_info info;
+    info.peer = tcp::endpoint(net::ip::make_address(address), 40000);
+    info.received_at = std::chrono::steady_clock::now();
+    return info;
+  }
+  static server::request_info loopback() { return from("127.0.0.1"); }
 
   static server::request get(std::string target = "/v1/customers/usagerecords",
                              std::vector<std::pair<std::string, std::string>> headers = {},
@@ -285,6 +297,40 @@ TEST_F(Pipeline, HeadIsFetchedAsGetAndServedFromTheEntry) {
   EXPECT_EQ(send(head).status, 200);
   EXPECT_EQ(upstream->seen()[0].method, http::verb::get);
   EXPECT_EQ(send(get()).header("X-Cache"), "HIT");
+}
+
+TEST_F(Pipeline, DebugHeadersNeedLoopbackOrTheAdminToken) {
+  settings.admin.token_file = write_temp_file("admin-token", "debug-s3cret");
+  const auto debug = get("/v1/customers/usagerecords", {{"Pcproxy-Debug", "1"}});
+  EXPECT_FALSE(send(debug).header("Pcproxy-Debug-Route").empty());  // loopback
+  EXPECT_TRUE(send(debug, from("10.1.2.3")).header("Pcproxy-Debug-Route").empty());
+  auto wrong = get("/v1/customers/usagerecords", {{"Pcproxy-Debug", "1"}, {"Pcproxy-Debug-Token", "nope"}});
+  EXPECT_TRUE(send(wrong, from("10.1.2.3")).header("Pcproxy-Debug-Route").empty());
+  auto right = get("/v1/customers/usagerecords", {{"Pcproxy-Debug", "1"}, {"Pcproxy-Debug-Token", "debug-s3cret"}});
+  EXPECT_EQ(send(right, from("10.1.2.3")).header("Pcproxy-Debug-Route"), "/v1/customers/usagerecords; policy=cache");
+  for (const auto& r : upstream->seen()) EXPECT_FALSE(r.headers.count("Pcproxy-Debug-Token"));
+}
+
+TEST_F(Pipeline, AnExposedAdminListenerWithoutATokenRefusesAdminCalls) {
+  settings.admin_listen = "0.0.0.0:9090";  // not bound here: only the decision is tested
+  auto listing = get("/admin/cache", {}, "");
+  EXPECT_EQ(send_admin(listing).status, 403);
+  EXPECT_THAT(send_admin(listing).body, HasSubstr("admin.token_file"));
+  EXPECT_EQ(send_admin(get("/metrics", {}, "")).status, 200);  // scrapes stay possible
+}
+
+TEST_F(Pipeline, AnAdminListenerOnLoopbackServesAdminCallsWithoutAToken) {
+  EXPECT_EQ(send_admin(get("/admin/cache", {}, "")).status, 200);
+}
+
+TEST_F(Pipeline, AReloadChangesRoutesForTheRequestsThatFollow) {
+  send(get());
+  EXPECT_EQ(send(get()).header("X-Cache"), "HIT");
+  auto next = settings;
+  next.routes = {{"/*", config::cache_policy::pass, 0, 0, false}};
+  service().apply(next);
+  EXPECT_EQ(send(get()).header("X-Cache"), "BYPASS");
+  EXPECT_EQ(upstream->calls(), 2u);
 }
 
 class TenantPipeline : public Pipeline {
