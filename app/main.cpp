@@ -76,6 +76,10 @@ int serve(int argc, char** argv, config::config settings) {
   const auto threads = settings.threads > 0 ? static_cast<unsigned>(settings.threads)
                                             : std::max(1u, std::thread::hardware_concurrency());
   net::io_context ioc(static_cast<int>(threads));
+  // Signals are taken over before the listeners open: a signal that arrives as soon as
+  // "listening" is logged must find its handler, not the default action.
+  net::signal_set stop_signals(ioc, SIGINT, SIGTERM);
+  net::signal_set reload_signal(ioc, SIGHUP);
   std::unique_ptr<proxy::service> service;
   std::unique_ptr<server::server> http_server;
   try {
@@ -91,7 +95,6 @@ int serve(int argc, char** argv, config::config settings) {
   }
   log->info("pcproxy {} forwarding to {} with {} io thread(s)", PCPROXY_VERSION, settings.upstream.url, threads);
 
-  net::signal_set stop_signals(ioc, SIGINT, SIGTERM);
   stop_signals.async_wait([&](const error_code& ec, int signal) {
     if (ec) return;
     log->info("received {}: draining", signal == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -100,7 +103,6 @@ int serve(int argc, char** argv, config::config settings) {
       ioc.stop();
     });
   });
-  net::signal_set reload_signal(ioc, SIGHUP);
   std::function<void(const error_code&, int)> on_hangup = [&](const error_code& ec, int) {
     if (ec) return;
     reload(argc, argv, settings, *service);

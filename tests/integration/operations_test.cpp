@@ -225,7 +225,7 @@ TEST(Readiness, NotReadyWhileDraining) {
   auto slow = std::async(std::launch::async, [&] { return http_get(p.port, usage, alice).status; });
   ASSERT_TRUE(fake.wait_for_requests(1, 10s));
   p.process->signal(SIGTERM);
-  ASSERT_TRUE(p.process->wait_for_line(std::regex("draining"), 5s));
+  ASSERT_TRUE(p.process->wait_for_line(std::regex("shutting down"), 5s));  // logged once draining has begun
   const auto draining = http_get(p.admin, "/readyz");
   EXPECT_EQ(draining.status, 503);
   EXPECT_THAT(draining.body, HasSubstr("draining"));
