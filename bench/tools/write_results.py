@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Writes bench/RESULTS.md from one bench/compare run: the harness's table and same-run
+ratios, each performance target with its figure and a verdict, pcproxy's own
+measurements, the micro-benchmarks, and the data for the chart.
+
+  write_results.py --tsv anchors.tsv --report anchors.md --measure measure.json \
+                   --micro micro.json --machine machine.txt --out bench/RESULTS.md --chart-data chart.dat
+"""
+import argparse
+import json
+import statistics as st
+from collections import defaultdict
+
+
+def load_tsv(path):
+    rows, header = [], None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if header is None:
+                header = cols
+                continue
+            r = dict(zip(header, cols))
+            if r.get("note", "").startswith("discarded") or int(r["requests"]) == 0:
+                continue
+            rows.append(r)
+    return rows
+
+
+def per_run(rows):
+    out = {}
+    for r in rows:
+        n, d = int(r["requests"]), int(r["duration_us"]) / 1e6
+        out[(r["scenario"], r["target"], r["run"])] = {
+            "rps": n / d, "p99": int(r["p99_us"]) / 1000, "p50": int(r["p50_us"]) / 1000,
+            "cpr": int(r["srv_cpu_us"]) / n}
+    return out
+
+
+def paired(runs, sc, target, base, metric, op):
+    vals = []
+    for (s, t, run), m in runs.items():
+        if s != sc or t != target:
+            continue
+        b = runs.get((sc, base, run))
+        if b is None:
+            continue
+        vals.append(m[metric] / b[metric] if op == "div" and b[metric] else m[metric] - b[metric])
+    return st.median(vals) if vals else None
+
+
+def medians(runs):
+    cells = defaultdict(lambda: defaultdict(list))
+    for (s, t, _), m in runs.items():
+        for k, v in m.items():
+            cells[(s, t)][k].append(v)
+    return {k: {m: st.median(v) for m, v in d.items()} for k, d in cells.items()}
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for a in ("tsv", "report", "measure", "micro", "machine", "out", "chart_data"):
+        ap.add_argument("--" + a.replace("_", "-"), required=True)
+    ap.add_argument("--explain", default="", help="markdown with the analysis of missed targets")
+    args = ap.parse_args()
+
+    runs = per_run(load_tsv(args.tsv))
+    med = medians(runs)
+    m = json.load(open(args.measure))
+    micro = json.load(open(args.micro))
+    machine = open(args.machine).read().strip()
+    report = open(args.report).read().strip()
+
+    rows = []
+    def target(name, figure, ok):
+        rows.append(f"| {name} | {figure} | {verdict(ok)} |")
+
+    for sc, label in (("hit-small", "hit, ~10 KB page"), ("hit-large", "hit, ~464 KiB page")):
+        rps = paired(runs, sc, "pcproxy", "nginx-cache", "rps", "div")
+        cpr = paired(runs, sc, "pcproxy", "nginx-cache", "cpr", "div")
+        p99 = paired(runs, sc, "pcproxy", "nginx-cache", "p99", "div")
+        if rps is not None:
+            target(f"{label}: req/s ≥ 1.2 × nginx", f"{rps:.2f} ×", rps >= 1.2)
+            target(f"{label}: server CPU per request ≤ 0.8 × nginx", f"{cpr:.2f} ×", cpr <= 0.8)
+            target(f"{label}: p99 ≤ nginx", f"{p99:.2f} × ({med[(sc, 'pcproxy')]['p99']:.2f} ms vs "
+                   f"{med[(sc, 'nginx-cache')]['p99']:.2f} ms)", p99 <= 1.0)
+    cpr = paired(runs, "miss-small", "pcproxy", "nginx-cache", "cpr", "div")
+    if cpr is not None:
+        target("misses: server CPU per request ≤ nginx", f"{cpr:.2f} ×", cpr <= 1.0)
+    added = paired(runs, "miss-small-c1", "pcproxy", "upstream", "p99", "diff")
+    added_nginx = paired(runs, "miss-small-c1", "nginx-cache", "upstream", "p99", "diff")
+    if added is not None and added_nginx is not None:
+        target("misses: p99 added over direct upstream ≤ nginx's", f"+{added:.3f} ms vs +{added_nginx:.3f} ms",
+               added <= added_nginx)
+    target("1,000 concurrent identical misses: 1 upstream request",
+           f"{m['burst_upstream_requests']} upstream request(s), {m['burst_ok']}/{m['burst_requests']} answered 200",
+           m["burst_upstream_requests"] == 1 and m["burst_ok"] == m["burst_requests"])
+    target("10,000 cached 10 KB pages: RSS growth ≤ 1.15 × body bytes",
+           f"{m['cache_rss_per_body_byte']:.3f} × ({m['cache_pages']:,} pages of {m['cache_page_body_bytes']:,} B: "
+           f"{m['cache_rss_growth_bytes'] / 2**20:.1f} MiB)", m["cache_rss_per_body_byte"] <= 1.15)
+    target("10,000 idle keep-alive connections: ≤ 8 KiB each",
+           f"{m['idle_bytes_per_connection'] / 1024:.2f} KiB", m["idle_bytes_per_connection"] <= 8 * 1024)
+    target("start-up to ready ≤ 50 ms", f"{m['startup_ready_ms']:.1f} ms", m["startup_ready_ms"] <= 50)
+    target("graceful stop ≤ grace period", f"{m['graceful_stop_ms']:.1f} ms (grace {m['shutdown_grace_ms']} ms), "
+           f"exit {m['stop_exit_code']}", m["graceful_stop_ms"] <= m["shutdown_grace_ms"] and m["stop_exit_code"] == 0)
+
+    bench_rows = []
+    for b in micro.get("benchmarks", []):
+        if b.get("aggregate_name") not in (None, "median"):
+            continue
+        name = b["name"].replace("_median", "")
+        bench_rows.append(f"| `{name}` | {b['real_time']:,.0f} {b['time_unit']} | {b['cpu_time']:,.0f} {b['time_unit']} |")
+
+    with open(args.out, "w") as f:
+        f.write("# pcproxy benchmark results\n\n")
+        f.write("Written by `bench/compare` (do not edit by hand). Absolute numbers on these shared 2-vCPU "
+                "machines drift by 20-40 % between runs: the ratios against nginx `proxy_cache` are from "
+                "the same run, paired round by round.\n\n")
+        f.write(machine + "\n\n")
+        f.write("![req/s and p99 per target and scenario](results.png)\n\n")
+        f.write("## Targets\n\n| target | this run | verdict |\n|---|---|---|\n")
+        f.write("\n".join(rows) + "\n\n")
+        if args.explain:
+            f.write(open(args.explain).read().strip() + "\n\n")
+        f.write("## The harness (`../shared/bench/anchors.sh`, pcproxy as a target)\n\n")
+        f.write(report + "\n\n")
+        f.write("## pcproxy's own measurements (`bench/tools/measure.py`)\n\n```json\n")
+        f.write(json.dumps(m, indent=2) + "\n```\n\n")
+        f.write("## Micro-benchmarks (`build/release/bin/micro_bench`, medians)\n\n")
+        f.write("| benchmark | wall | CPU |\n|---|---:|---:|\n" + "\n".join(bench_rows) + "\n")
+
+    # Chart data: one matrix per metric, scenarios as rows, targets as columns.
+    scenarios = [sc for sc in ("hit-small", "hit-large", "miss-small", "miss-small-c1")
+                 if any(k[0] == sc for k in med)]
+    targets = [t for t in ("upstream", "nginx-cache", "varnish", "pcproxy") if any(k[1] == t for k in med)]
+    for metric, suffix in (("rps", "rps"), ("p99", "p99")):
+        with open(f"{args.chart_data}.{suffix}", "w") as f:
+            f.write("scenario " + " ".join(targets) + "\n")
+            for sc in scenarios:
+                vals = [f"{med[(sc, t)][metric]:.3f}" if (sc, t) in med else "0" for t in targets]
+                f.write(sc + " " + " ".join(vals) + "\n")
+
+if __name__ == "__main__":
+    main()
