@@ -26,7 +26,7 @@ service::service(net::io_context& ioc, const config::config& settings, std::shar
     : service(settings,
               std::make_shared<upstream::resilient_transport>(std::make_shared<upstream::client>(ioc, settings.upstream),
                                                               settings, clock, upstream::system_uniform01(),
-                                                              upstream::system_random()),
+                                                              upstream::id_random()),
               clock) {}
 
 service::service(const config::config& settings, std::shared_ptr<upstream::resilient_transport> resilient,
@@ -40,7 +40,7 @@ service::service(const config::config& settings, std::shared_ptr<upstream::trans
                  std::shared_ptr<const core::clock> clock)
     : store_(std::make_shared<cache::store>(static_cast<std::size_t>(settings.cache.max_bytes))),
       proxy_(std::make_shared<pipeline>(settings, std::move(upstream), store_, std::move(clock),
-                                        upstream::system_random())),
+                                        upstream::id_random())),
       admin_(std::make_shared<proxy::admin_handler>(proxy_, nullptr, admin_exposed(settings))),
       not_ready_while_circuit_open_(settings.admin.not_ready_while_circuit_open) {}
 

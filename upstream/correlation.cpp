@@ -2,7 +2,9 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -39,6 +41,46 @@ random_source system_random() {
   return [](unsigned char* out, std::size_t n) {
     if (RAND_bytes(out, static_cast<int>(n)) != 1)
       throw std::runtime_error("OpenSSL RAND_bytes failed: the system has no entropy source");
+  };
+}
+
+namespace {
+
+// xoshiro256** (Blackman & Vigna): 256 bits of state, 64-bit output.
+class xoshiro256 {
+public:
+  xoshiro256() {
+    system_random()(reinterpret_cast<unsigned char*>(state_.data()), sizeof state_);
+  }
+  std::uint64_t next() noexcept {
+    const auto result = rotl(state_[1] * 5, 7) * 9;
+    const auto t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotl(state_[3], 45);
+    return result;
+  }
+
+private:
+  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+  std::array<std::uint64_t, 4> state_{};
+};
+
+}  // namespace
+
+random_source id_random() {
+  return [](unsigned char* out, std::size_t n) {
+    thread_local xoshiro256 generator;
+    while (n > 0) {
+      const auto word = generator.next();
+      const auto take = std::min<std::size_t>(n, sizeof word);
+      std::memcpy(out, &word, take);
+      out += take;
+      n -= take;
+    }
   };
 }
 

@@ -34,7 +34,7 @@ void BM_DeriveKey(benchmark::State& state) {
 BENCHMARK(BM_DeriveKey);
 
 void BM_CorrelationForRequest(benchmark::State& state) {
-  const auto random = upstream::system_random();
+  const auto random = upstream::id_random();
   for (auto _ : state)
     benchmark::DoNotOptimize(upstream::correlation_for_request("0f8fad5b-d9cb-469f-a165-70867728950e", "",
                                                                "UGInjBojP0y0mAqo.3", random));

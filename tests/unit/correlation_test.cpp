@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
 namespace pcproxy::upstream {
 namespace {
 
@@ -68,6 +72,24 @@ TEST(Correlation, MissingOrMalformedIdsAreGenerated) {
   EXPECT_NE(c.correlation_id, c.request_id);
   EXPECT_TRUE(is_valid_vector(c.vector));
   EXPECT_TRUE(c.vector.ends_with(".0"));
+}
+
+TEST(Correlation, FastIdsAreUniqueAcrossThreads) {
+  std::vector<std::string> ids;
+  std::mutex m;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      const auto random = id_random();
+      std::vector<std::string> mine;
+      for (int i = 0; i < 5000; ++i) mine.push_back(new_uuid(random));
+      std::lock_guard lock(m);
+      ids.insert(ids.end(), mine.begin(), mine.end());
+    });
+  for (auto& t : threads) t.join();
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
+  EXPECT_TRUE(is_uuid(ids.front()));
 }
 
 TEST(Correlation, GeneratedUuidsAreVersion4) {
