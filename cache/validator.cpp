@@ -2,7 +2,10 @@
 
 #include "core/sha256.hpp"
 
-#include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 namespace pcproxy::cache {
 namespace {
@@ -30,30 +33,78 @@ std::string quoted(std::string_view tag) {
   return out;
 }
 
+// SAX handler: follows the nesting depth and keeps the top-level attributes.etag.
+struct etag_finder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, etag_finder> {
+  int depth = 0;
+  bool in_attributes = false;  // directly inside the top-level "attributes" object
+  std::string top_key;
+  std::string attribute_key;
+  std::string etag;
+
+  bool StartObject() {
+    ++depth;
+    if (depth == 2 && top_key == "attributes") in_attributes = true;
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    if (depth == 2) in_attributes = false;
+    --depth;
+    return true;
+  }
+  bool StartArray() {
+    ++depth;
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    --depth;
+    return true;
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth == 1) top_key.assign(s, n);
+    else if (depth == 2 && in_attributes) attribute_key.assign(s, n);
+    return true;
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (depth == 2 && in_attributes && attribute_key == "etag") etag.assign(s, n);
+    return true;
+  }
+  bool Default() { return true; }  // numbers, booleans, null
+};
+
 }  // namespace
 
-std::string body_etag(std::string_view body) {
+json_scan scan_json(std::string_view body) {
   if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
-  // RapidJSON reads the bytes where they are: no copy, nothing written back.
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseStopWhenDoneFlag>(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return {};
-  const auto attributes = doc.FindMember("attributes");
-  if (attributes == doc.MemberEnd() || !attributes->value.IsObject()) return {};
-  const auto etag = attributes->value.FindMember("etag");
-  if (etag == attributes->value.MemberEnd() || !etag->value.IsString()) return {};
-  return std::string(etag->value.GetString(), etag->value.GetStringLength());
+  etag_finder finder;
+  rapidjson::Reader reader;
+  rapidjson::MemoryStream bytes(body.data(), body.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
+  const auto result = reader.Parse(in, finder);
+  json_scan out;
+  out.valid = !result.IsError();
+  if (out.valid)
+    out.etag = std::move(finder.etag);
+  else
+    out.error = std::string(rapidjson::GetParseError_En(result.Code())) + " at byte " + std::to_string(result.Offset());
+  return out;
+}
+
+std::string body_etag(std::string_view body) { return scan_json(body).etag; }
+
+std::string validator_of(std::string_view upstream_etag, std::string_view body_etag_value, std::string_view body) {
+  upstream_etag = trim(upstream_etag);
+  if (!upstream_etag.empty()) return std::string(upstream_etag);
+  if (!body_etag_value.empty()) {
+    // An entity-tag may not contain '"'; such a value is hashed instead of quoted.
+    if (body_etag_value.find('"') == std::string_view::npos) return quoted(body_etag_value);
+    return quoted(core::to_hex(core::sha256(body_etag_value), 16));
+  }
+  return quoted(core::to_hex(core::sha256(body), 16));
 }
 
 std::string validator_of(std::string_view upstream_etag, std::string_view body) {
-  upstream_etag = trim(upstream_etag);
-  if (!upstream_etag.empty()) return std::string(upstream_etag);
-  if (auto from_body = body_etag(body); !from_body.empty()) {
-    // An entity-tag may not contain '"'; such a value is hashed instead of quoted.
-    if (from_body.find('"') == std::string::npos) return quoted(from_body);
-    return quoted(core::to_hex(core::sha256(from_body), 16));
-  }
-  return quoted(core::to_hex(core::sha256(body), 16));
+  if (!trim(upstream_etag).empty()) return std::string(trim(upstream_etag));
+  return validator_of(upstream_etag, body_etag(body), body);
 }
 
 bool if_none_match_matches(std::string_view header, std::string_view validator) {
@@ -62,9 +113,9 @@ bool if_none_match_matches(std::string_view header, std::string_view validator) 
   while (!header.empty()) {
     // Entity-tags may contain commas inside quotes: split only outside quotes.
     std::size_t end = 0;
-    bool quoted = false;
-    while (end < header.size() && (quoted || header[end] != ',')) {
-      if (header[end] == '"') quoted = !quoted;
+    bool in_quotes = false;
+    while (end < header.size() && (in_quotes || header[end] != ',')) {
+      if (header[end] == '"') in_quotes = !in_quotes;
       ++end;
     }
     const auto tag = trim(header.substr(0, end));

@@ -140,6 +140,7 @@ struct fetch_plan {
   std::shared_ptr<const cache::entry> stored;  // to revalidate (If-None-Match)
   seconds stale_if_error{0};
   std::chrono::milliseconds single_flight_wait{0};
+  std::shared_ptr<std::string> body_etag;  // set by request.check (cache routes)
 };
 
 pipeline::live_state::live_state(const config::config& c, traffic_metrics& metrics)
@@ -353,8 +354,16 @@ fetch_plan pipeline::plan_for(const call& c, const cache::cache_key& key,
   upstream::copy_end_to_end(c.req.base(), plan.request.headers, cache_owned_request_field);
   plan.request.headers.set(http::field::authorization, c.authorization);
   plan.request.scope = c.who.scope;
-  // A page that is not JSON is a broken answer, never something to store.
-  plan.request.require_json = c.route->policy == config::cache_policy::cache;
+  if (c.route->policy == config::cache_policy::cache) {
+    // A page that is not JSON is a broken answer, never something to store. One pass
+    // over the body checks it and finds its attributes.etag for the validator.
+    plan.body_etag = std::make_shared<std::string>();
+    plan.request.check = [found = plan.body_etag](const upstream::response& answer) {
+      auto scan = cache::scan_json(answer.body);
+      *found = std::move(scan.etag);
+      return scan.valid ? std::string{} : "the body is not JSON (" + scan.error + ")";
+    };
+  }
   if (stored && !stored->validator.empty()) plan.request.headers.set(http::field::if_none_match, stored->validator);
   plan.corr = c.corr;
   plan.key = key;
@@ -399,8 +408,12 @@ awaitable<std::shared_ptr<const fetched>> pipeline::fetch(const fetch_plan& plan
   auto& answer = *r.answer;
   note_verdict(plan.who, plan.authorization, answer.status);
   const auto now = clock_->now();
-  const auto validator = answer.status == 200 ? cache::validator_of(answer.headers[http::field::etag], answer.body)
-                                              : std::string{};
+  std::string validator;
+  if (answer.status == 200) {
+    const auto etag = answer.headers[http::field::etag];
+    validator = plan.body_etag ? cache::validator_of(etag, *plan.body_etag, answer.body)
+                               : cache::validator_of(etag, answer.body);
+  }
   std::optional<seconds> ttl;  // set when the answer may be stored, to its lifetime
   if (answer.status == 200 && plan.store_allowed && vary_is_covered(answer.headers)) {
     const auto cc = cache::parse_cache_control(answer.headers[http::field::cache_control]);

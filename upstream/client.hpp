@@ -12,6 +12,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,12 +30,14 @@ enum class failure {
   timeout,          // no complete response within upstream.try_timeout_ms
   deadline,         // upstream.deadline_ms passed (waiting for a connection included)
   connection_lost,  // the connection closed or reset mid-exchange
-  bad_response,     // not a parseable HTTP response (or, where JSON was required, not JSON)
+  bad_response,     // not a parseable HTTP response, or one the request's check refused
   too_large,        // body larger than upstream.max_body_bytes
   circuit_open,     // not sent: the circuit breaker is open
   throttled,        // not sent: upstream throttled this scope and its Retry-After runs
 };
 const char* to_string(failure f);
+
+struct response;
 
 struct request {
   http::verb method = http::verb::get;
@@ -42,7 +45,9 @@ struct request {
   http::fields headers; // end-to-end fields; Host, framing and correlation are set here
   std::string body;
   std::string scope;    // whose request (a cache scope id): upstream throttling is per scope
-  bool require_json = false;  // a 200 whose body is not JSON counts as a bad response
+  /// Looks at a 200 before it is accepted: a non-empty result says why the answer is
+  /// unusable, and the attempt counts as a bad response (retried like one).
+  std::function<std::string(const response&)> check;
   /// The overall deadline; unset: upstream.deadline_ms from the first attempt.
   std::optional<std::chrono::steady_clock::time_point> deadline;
 };

@@ -3,9 +3,6 @@
 #include "core/log.hpp"
 #include "upstream/retry_policy.hpp"
 
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-
 #include <random>
 
 namespace pcproxy::upstream {
@@ -19,16 +16,6 @@ namespace {
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = core::logger("upstream");
   return l;
-}
-
-// Why a 200 that should be JSON is not, or "" when it is.
-std::string json_problem(std::string_view body) {
-  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (!doc.HasParseError()) return {};
-  return std::string("the body is not JSON (") + rapidjson::GetParseError_En(doc.GetParseError()) + " at byte " +
-         std::to_string(doc.GetErrorOffset()) + ")";
 }
 
 // Whether an attempt's outcome says something about upstream's health.
@@ -110,8 +97,8 @@ awaitable<result> resilient_transport::send(const request& req, correlation corr
     ++attempts_;
     last = co_await inner_->send(attempt_req, corr, idempotent);
     corr = last.sent;  // the ids this attempt carried: the vector goes on from here
-    if (req.require_json && last.answer && last.answer->status == 200) {
-      if (auto problem = json_problem(last.answer->body); !problem.empty()) {
+    if (req.check && last.answer && last.answer->status == 200) {
+      if (auto problem = req.check(*last.answer); !problem.empty()) {
         last.answer.reset();
         last.error = failure::bad_response;
         last.detail = std::move(problem);

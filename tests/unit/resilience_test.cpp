@@ -288,10 +288,10 @@ TEST_F(Resilient, TheBudgetBoundsRetriesOfAFailingUpstream) {
   EXPECT_GT(transport().stats().budget_rejections, 0u);
 }
 
-TEST_F(Resilient, AnAnswerThatShouldBeJsonButIsNotIsRetried) {
+TEST_F(Resilient, AnAnswerTheChecksRefuseIsRetriedAsABadResponse) {
   upstream->queue = {scripted_upstream::ok("{\"items\":[")};
   auto req = get();
-  req.require_json = true;
+  req.check = [](const response& a) { return a.body.ends_with("]}") ? std::string{} : std::string("not JSON"); };
   const auto r = send(req);
   ASSERT_TRUE(r.answer);
   EXPECT_EQ(r.answer->body, "{\"items\":[1]}");

@@ -2,6 +2,7 @@
 #include "cache/validator.hpp"
 #include "tests/support/fake_partner_center.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace pcproxy::cache {
@@ -28,6 +29,20 @@ TEST(Validator, ElseAStrongHashOfTheBody) {
   EXPECT_NE(validator_of("", "not json"), "");
   // A body etag with a quote cannot be an entity-tag as is: it is hashed.
   EXPECT_EQ(validator_of("", R"({"attributes":{"etag":"a\"b"}})").find("a\""), std::string::npos);
+}
+
+TEST(Validator, OneScanChecksTheJsonAndFindsTheEtag) {
+  const auto ok = scan_json("\xEF\xBB\xBF{\"items\":[{\"attributes\":{\"etag\":\"inner\"}}],\"attributes\":{\"objectType\":\"Collection\",\"etag\":\"outer\"}}");
+  EXPECT_TRUE(ok.valid);
+  EXPECT_EQ(ok.etag, "outer");
+  const auto none = scan_json(R"({"items":[1,2.5,true,null],"links":{"self":{"uri":"/x"}}})");
+  EXPECT_TRUE(none.valid);
+  EXPECT_EQ(none.etag, "");
+  const auto bad = scan_json(R"({"totalCount":1,"items":[{"id":)");
+  EXPECT_FALSE(bad.valid);
+  EXPECT_THAT(bad.error, ::testing::HasSubstr("at byte"));
+  EXPECT_FALSE(scan_json("").valid);
+  EXPECT_FALSE(scan_json("{} trailing").valid);
 }
 
 TEST(IfNoneMatch, MatchesStarListsAndWeakComparison) {
