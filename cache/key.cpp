@@ -1,6 +1,7 @@
 #include "cache/key.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <utility>
 #include <vector>
@@ -92,7 +93,19 @@ cache_key derive_key(const key_inputs& in) {
 }
 
 std::string credential_scope(std::string_view authorization) {
-  return "c-" + core::to_hex(core::sha256(authorization), 16);
+  // Callers send the same token for an hour: remember recent ones per thread (the whole
+  // value is compared, so two credentials never share a slot's scope).
+  struct slot {
+    std::string authorization;
+    std::string scope;
+  };
+  thread_local std::array<slot, 64> recent;
+  auto& s = recent[std::hash<std::string_view>{}(authorization) % recent.size()];
+  if (s.scope.empty() || s.authorization != authorization) {
+    s.authorization.assign(authorization);
+    s.scope = "c-" + core::to_hex(core::sha256(authorization), 16);
+  }
+  return s.scope;
 }
 
 }  // namespace pcproxy::cache

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <memory>
+
 namespace pcproxy::core {
 namespace {
 
@@ -14,9 +16,15 @@ const EVP_MD* sha256_md() noexcept {
 }  // namespace
 
 sha256_digest sha256(std::string_view data) noexcept {
+  // One digest context per thread, reused: EVP_Digest would allocate, set up and wipe
+  // a context on every call.
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                                     &EVP_MD_CTX_free);
   sha256_digest out{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_md(), nullptr);
+  EVP_DigestInit_ex(context.get(), sha256_md(), nullptr);
+  EVP_DigestUpdate(context.get(), data.data(), data.size());
+  EVP_DigestFinal_ex(context.get(), out.data(), &len);
   return out;
 }
 
