@@ -124,6 +124,7 @@ struct call {
   identity who;
   std::optional<cache::cache_key> key;
   std::vector<upstream::attempt_record> attempts;  // this request's own upstream attempts
+  cache_result label = cache_result::bypass;       // what X-Cache said
 };
 
 /// Everything one upstream fetch for the cache needs, owned, so a background refresh
@@ -204,6 +205,13 @@ awaitable<server::response> pipeline::handle(const server::request& req, const s
   co_return res;
 }
 
+void pipeline::stamp(call& c, server::response& res, cache_result label, long long age_s,
+                     std::string_view cache_status) const {
+  c.label = label;
+  add_correlation_headers(res, c.corr);
+  add_cache_headers(res, label, age_s, cache_status);
+}
+
 server::response pipeline::missing_credentials(call& c, bool token_file_configured) const {
   auto res = error_response(401, core::error_code_number::missing_credentials,
                             token_file_configured
@@ -211,7 +219,7 @@ server::response pipeline::missing_credentials(call& c, bool token_file_configur
                                 : "no Authorization header: send 'Authorization: Bearer <token>' for Partner "
                                   "Center, or configure upstream.token_file",
                             c.corr);
-  set_cache_headers(res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=no-credentials");
+  stamp(c, res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=no-credentials");
   return res;
 }
 
@@ -235,28 +243,29 @@ void pipeline::finish(call& c, server::response& res, const server::request_info
   r.route = c.route->path;
   r.policy = c.route->policy;
   r.status = res.status;
-  const auto x_cache = res.fields["X-Cache"];
-  for (auto label : {cache_result::hit, cache_result::miss, cache_result::stale, cache_result::revalidated})
-    if (x_cache == to_string(label)) r.result = label;
+  r.result = c.label;
   r.scope = c.who.scope;
   r.attempts = std::move(c.attempts);
   r.total = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.received_at);
   r.bytes = res.body ? res.body->size() : 0;
-  r.ids = {std::string(res.fields["MS-CorrelationId"]), std::string(res.fields["MS-RequestId"]),
-           std::string(res.fields["MS-CV"])};
   metrics_.record(*c.row, r);
-  res.fields.set("Server-Timing", server_timing(r));
+  res.head += "Server-Timing: ";
+  append_server_timing(res.head, r);
+  res.head += "\r\n";
 
   // Debugging headers: for loopback callers, or anyone holding the admin token.
+  bool debugging = false;
   if (c.req["Pcproxy-Debug"] == "1") {
-    const bool loopback = info.peer.address().is_loopback();
     const auto token = c.req["Pcproxy-Debug-Token"];
-    if (loopback || (!token.empty() && admin_token_matches("Bearer " + std::string(token)))) {
+    debugging = info.peer.address().is_loopback() ||
+                (!token.empty() && admin_token_matches("Bearer " + std::string(token)));
+    if (debugging) {
       if (c.key) r.key = core::to_hex(c.key->digest, 8);
       add_debug_headers(res, r);
     }
   }
   if (c.settings->log.access) {
+    r.ids = std::move(c.corr);
     r.peer = info.peer.address().to_string() + ":" + std::to_string(info.peer.port());
     static const auto access = core::logger("access");
     access->info("{}", access_line(r, c.settings->log.format == "json"));
@@ -278,19 +287,19 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     if (usable_now && (directives.no_cache || too_old)) state = cache::freshness::stale;
     if (state == cache::freshness::fresh) {
       co_return respond(c, *stored, cache_result::hit,
-                        "pcproxy; hit" + ttl_param(cache::time_to_live(*stored, now)), c.corr);
+                        "pcproxy; hit" + ttl_param(cache::time_to_live(*stored, now)));
     }
     if (state == cache::freshness::stale_while_revalidate) {
       const auto executor = co_await net::this_coro::executor;
       refresh_in_background(plan_for(c, key, stored, !directives.no_store), executor);
-      co_return respond(c, *stored, cache_result::stale, "pcproxy; hit; detail=stale-while-revalidate", c.corr);
+      co_return respond(c, *stored, cache_result::stale, "pcproxy; hit; detail=stale-while-revalidate");
     }
   }
   if (directives.only_if_cached) {
     auto res = error_response(504, core::error_code_number::only_if_cached_miss,
                               "Cache-Control: only-if-cached, and pcproxy holds no fresh response for this request",
                               c.corr);
-    set_cache_headers(res, cache_result::miss, 0, "pcproxy; fwd=miss; detail=only-if-cached");
+    stamp(c, res, cache_result::miss, 0, "pcproxy; fwd=miss; detail=only-if-cached");
     co_return res;
   }
 
@@ -306,8 +315,10 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     got.own = true;
   }
   const auto& result = *got.result;
-  const auto& corr = got.own ? result.sent : c.corr;
-  if (got.own) c.attempts = result.attempts;
+  if (got.own) {
+    c.corr = result.sent;  // the client gets the ids of its own final attempt
+    c.attempts = result.attempts;
+  }
   const std::string forwarded = stored ? "pcproxy; fwd=stale" : "pcproxy; fwd=uri-miss";
   const auto attempts = got.own ? result.attempts.size() : 0;
 
@@ -316,8 +327,8 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
                                      : std::string("detail=") + upstream::to_string(result.error);
     log()->warn("{} served stale: upstream {}", c.path,
                 result.response ? std::to_string(result.response->status) : result.detail);
-    auto res = respond(c, *stored, cache_result::stale, "pcproxy; fwd=stale; " + why + "; detail=stale-if-error", corr);
-    set_attempts_header(res, attempts);
+    auto res = respond(c, *stored, cache_result::stale, "pcproxy; fwd=stale; " + why + "; detail=stale-if-error");
+    add_attempts_header(res, attempts);
     co_return res;
   }
   if (!result.response) {
@@ -325,24 +336,23 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     failed.error = result.error;
     failed.detail = result.detail;
     failed.retry_after = result.retry_after;
-    failed.sent = corr;
+    failed.sent = c.corr;
     auto res = failure_response(failed);
-    set_attempts_header(res, attempts);
-    set_cache_headers(res, cache_result::miss, 0, forwarded + "; detail=upstream-failed");
+    stamp(c, res, cache_result::miss, 0, forwarded + "; detail=upstream-failed");
+    add_attempts_header(res, attempts);
     co_return res;
   }
   const auto& answer = *result.response;
   const auto ttl = result.stored ? ttl_param(cache::time_to_live(answer, answer.stored_at)) : std::string{};
   server::response res;
   if (result.revalidated) {
-    res = respond(c, answer, cache_result::revalidated, "pcproxy; fwd=stale; detail=revalidated" + ttl, corr);
+    res = respond(c, answer, cache_result::revalidated, "pcproxy; fwd=stale; detail=revalidated" + ttl);
   } else {
     res = respond(c, answer, cache_result::miss,
                   forwarded + "; fwd-status=" + std::to_string(answer.status) + (result.stored ? "; stored" : "") +
-                      ttl + (c.who.may_read ? "" : "; detail=token-not-yet-verified"),
-                  corr);
+                      ttl + (c.who.may_read ? "" : "; detail=token-not-yet-verified"));
   }
-  set_attempts_header(res, attempts);
+  add_attempts_header(res, attempts);
   co_return res;
 }
 
@@ -500,11 +510,12 @@ awaitable<server::response> pipeline::forward(call& c) {
   auto result = co_await upstream_->send(out, c.corr, idempotent);
   for (const auto& a : result.attempts) metrics_.attempt(a);
   c.attempts = result.attempts;
+  c.corr = result.sent;
   const bool readable = method == http::verb::get || method == http::verb::head;
   if (!result.answer) {
     auto res = failure_response(result);
-    set_attempts_header(res, result.attempts.size());
-    set_cache_headers(res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=upstream-failed");
+    stamp(c, res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=upstream-failed");
+    add_attempts_header(res, result.attempts.size());
     co_return res;
   }
   auto& answer = *result.answer;
@@ -525,15 +536,14 @@ awaitable<server::response> pipeline::forward(call& c) {
   relayed.body = rewrite_links(std::move(answer.body));
   auto res = respond(c, relayed, cache_result::bypass,
                      std::string(readable ? "pcproxy; fwd=bypass" : "pcproxy; fwd=method") +
-                         "; fwd-status=" + std::to_string(answer.status),
-                     result.sent);
+                         "; fwd-status=" + std::to_string(answer.status));
   if (method == http::verb::head) res.head_content_length = content_length_of(answer.headers);
-  set_attempts_header(res, result.attempts.size());
+  add_attempts_header(res, result.attempts.size());
   co_return res;
 }
 
-server::response pipeline::respond(const call& c, const cache::entry& e, cache_result label,
-                                   std::string_view cache_status, const upstream::correlation& corr) const {
+server::response pipeline::respond(call& c, const cache::entry& e, cache_result label,
+                                   std::string_view cache_status) const {
   server::response res;
   res.status = e.status;
   res.header_block = e.header_block;
@@ -542,9 +552,8 @@ server::response pipeline::respond(const call& c, const cache::entry& e, cache_r
     res.status = 304;  // the client holds this version: headers only
   else
     res.body = e.body;
-  set_correlation_headers(res, corr);
   const bool from_store = label != cache_result::miss && label != cache_result::bypass;
-  set_cache_headers(res, label, from_store ? cache::age(e, clock_->now()).count() : 0, cache_status);
+  stamp(c, res, label, from_store ? cache::age(e, clock_->now()).count() : 0, cache_status);
   return res;
 }
 

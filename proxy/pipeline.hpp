@@ -101,8 +101,12 @@ private:
   std::shared_ptr<const cache::entry> refreshed(const cache::entry& stale, core::sys_time now,
                                                 std::optional<std::chrono::seconds> ttl) const;
   std::shared_ptr<const std::string> rewrite_links(std::string body) const;
-  server::response respond(const call& c, const cache::entry& e, cache_result label,
-                           std::string_view cache_status, const upstream::correlation& corr) const;
+  /// The response for a stored (or just fetched) entry: 304 when the client's
+  /// If-None-Match matches, the body otherwise, stamped with `label`.
+  server::response respond(call& c, const cache::entry& e, cache_result label, std::string_view cache_status) const;
+  /// Adds the correlation and cache headers every response carries, and records the label.
+  void stamp(call& c, server::response& res, cache_result label, long long age_s,
+             std::string_view cache_status) const;
 
   const config::config settings_;  // as at start: the keys that need a restart
   const std::string upstream_base_url_;

@@ -1,6 +1,7 @@
 #include "proxy/responses.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace pcproxy::proxy {
 
@@ -15,29 +16,39 @@ const char* to_string(cache_result r) {
   return "BYPASS";
 }
 
-void set_correlation_headers(server::response& res, const upstream::correlation& corr) {
-  res.fields.set("MS-CorrelationId", corr.correlation_id);
-  res.fields.set("MS-RequestId", corr.request_id);
-  res.fields.set("MS-CV", corr.vector);
+namespace {
+
+void line(std::string& head, std::string_view name, std::string_view value) {
+  head += name;
+  head += ": ";
+  head += value;
+  head += "\r\n";
 }
 
-void set_attempts_header(server::response& res, std::size_t attempts) {
-  if (attempts > 0) res.fields.set("Pcproxy-Attempts", std::to_string(attempts));
+}  // namespace
+
+void add_correlation_headers(server::response& res, const upstream::correlation& corr) {
+  res.head.reserve(res.head.size() + 256);
+  line(res.head, "MS-CorrelationId", corr.correlation_id);
+  line(res.head, "MS-RequestId", corr.request_id);
+  line(res.head, "MS-CV", corr.vector);
 }
 
-void set_cache_headers(server::response& res, cache_result result, long long age_s,
-                       std::string_view cache_status) {
-  res.fields.set("X-Cache", to_string(result));
-  res.fields.set(server::http::field::age, std::to_string(age_s));
-  res.fields.set("Cache-Status", cache_status);
+void add_cache_headers(server::response& res, cache_result result, long long age_s, std::string_view cache_status) {
+  char age[24];
+  const auto end = std::to_chars(age, age + sizeof age, age_s).ptr;
+  line(res.head, "X-Cache", to_string(result));
+  line(res.head, "Age", std::string_view(age, static_cast<std::size_t>(end - age)));
+  line(res.head, "Cache-Status", cache_status);
+}
+
+void add_attempts_header(server::response& res, std::size_t attempts) {
+  if (attempts > 0) line(res.head, "Pcproxy-Attempts", std::to_string(attempts));
 }
 
 server::response error_response(unsigned status, core::error_code_number code,
                                 std::string_view description, const upstream::correlation& corr) {
-  auto res = server::json_response(
-      status, core::error_body(code, description, corr.correlation_id, corr.request_id));
-  set_correlation_headers(res, corr);
-  return res;
+  return server::json_response(status, core::error_body(code, description, corr.correlation_id, corr.request_id));
 }
 
 server::response failure_response(const upstream::result& result) {

@@ -15,17 +15,17 @@ namespace pcproxy::proxy {
 enum class cache_result { hit, miss, stale, revalidated, bypass };
 const char* to_string(cache_result r);
 
-/// Adds MS-CorrelationId, MS-RequestId and MS-CV.
-void set_correlation_headers(server::response& res, const upstream::correlation& corr);
+/// Appends MS-CorrelationId, MS-RequestId and MS-CV to the response's head.
+void add_correlation_headers(server::response& res, const upstream::correlation& corr);
 
-/// Adds Pcproxy-Attempts: how many times upstream was tried for this response.
-void set_attempts_header(server::response& res, std::size_t attempts);
+/// Appends X-Cache, Age and Cache-Status.
+void add_cache_headers(server::response& res, cache_result result, long long age_s, std::string_view cache_status);
 
-/// Adds X-Cache, Age and Cache-Status.
-void set_cache_headers(server::response& res, cache_result result, long long age_s,
-                       std::string_view cache_status);
+/// Appends Pcproxy-Attempts: how many times upstream was tried for this response.
+void add_attempts_header(server::response& res, std::size_t attempts);
 
-/// A pcproxy error in Partner Center's shape, with the correlation headers and ids.
+/// A pcproxy error in Partner Center's shape, with the ids in its body (the caller
+/// adds the headers).
 server::response error_response(unsigned status, core::error_code_number code,
                                 std::string_view description, const upstream::correlation& corr);
 

@@ -3,7 +3,7 @@
 #include "core/json_text.hpp"
 
 #include <array>
-#include <cstdio>
+#include <charconv>
 
 namespace pcproxy::proxy {
 
@@ -42,10 +42,23 @@ std::size_t outcome_index(const upstream::attempt_record& a) {
 
 double seconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1e6; }
 
-std::string millis(std::chrono::microseconds us) {
+// Milliseconds with three decimals, from whole microseconds (no floating point).
+void append_millis(std::string& out, std::chrono::microseconds us) {
+  const auto v = us.count() < 0 ? 0 : us.count();
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(us.count()) / 1000.0);
-  return buf;
+  auto end = std::to_chars(buf, buf + sizeof buf, v / 1000).ptr;
+  *end++ = '.';
+  const auto frac = v % 1000;
+  *end++ = static_cast<char>('0' + frac / 100);
+  *end++ = static_cast<char>('0' + frac / 10 % 10);
+  *end++ = static_cast<char>('0' + frac % 10);
+  out.append(buf, end);
+}
+
+std::string millis(std::chrono::microseconds us) {
+  std::string out;
+  append_millis(out, us);
+  return out;
 }
 
 std::chrono::microseconds upstream_time(const request_record& r) {
@@ -126,25 +139,26 @@ void traffic_metrics::render(core::exposition_writer& w) const {
   w.histogram("pcproxy_upstream_duration_seconds", {}, upstream_latency_.bounds(), upstream_latency_.read(0));
 }
 
-std::string server_timing(const request_record& r) {
-  std::string out = "cache;desc=\"";
+void append_server_timing(std::string& out, const request_record& r) {
+  out += "cache;desc=\"";
   out += to_string(r.result);
   out += '"';
   if (!r.attempts.empty()) {
-    out += ", upstream;dur=" + millis(upstream_time(r));
-    out += ";desc=\"" + std::to_string(r.attempts.size()) + (r.attempts.size() == 1 ? " attempt\"" : " attempts\"");
+    out += ", upstream;dur=";
+    append_millis(out, upstream_time(r));
+    out += ";desc=\"";
+    out += std::to_string(r.attempts.size());
+    out += r.attempts.size() == 1 ? " attempt\"" : " attempts\"";
   }
-  out += ", total;dur=" + millis(r.total);
-  return out;
+  out += ", total;dur=";
+  append_millis(out, r.total);
 }
 
 std::string access_line(const request_record& r, bool json) {
   const auto upstream_status = r.attempts.empty() ? 0u : r.attempts.back().status;
   if (!json) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, " %.3fms", static_cast<double>(r.total.count()) / 1000.0);
     return std::string(r.method) + " " + std::string(r.path) + " " + std::to_string(r.status) + " " +
-           to_string(r.result) + buf + " upstream=" + (upstream_status ? std::to_string(upstream_status) : "-") +
+           to_string(r.result) + " " + millis(r.total) + "ms upstream=" + (upstream_status ? std::to_string(upstream_status) : "-") +
            " attempts=" + std::to_string(r.attempts.size()) + " upstream_ms=" + millis(upstream_time(r)) +
            " bytes=" + std::to_string(r.bytes) + " client=" + r.peer + " MS-CorrelationId=" + r.ids.correlation_id +
            " MS-RequestId=" + r.ids.request_id + " MS-CV=" + r.ids.vector;

@@ -73,8 +73,8 @@ private:
   core::histogram_array upstream_latency_;
 };
 
-/// "cache;desc=\"HIT\", upstream;dur=12.3, total;dur=15.1" (W3C Server-Timing).
-std::string server_timing(const request_record& r);
+/// Appends "cache;desc=\"HIT\", upstream;dur=12.345, total;dur=15.100" (W3C Server-Timing).
+void append_server_timing(std::string& out, const request_record& r);
 
 /// One access log line: JSON members (spliced into the JSON log object) or text.
 std::string access_line(const request_record& r, bool json);

@@ -19,11 +19,13 @@ namespace http = beast::http;
 using request = http::request<http::string_body>;
 
 /// A response ready for the wire. The server adds Content-Length and Connection; the
-/// rest is written as given, in this order: `fields`, then `header_block`, then `body`
-/// (one gather write, no copy of the shared buffers).
+/// rest is written as given, in this order: `fields`, `head`, `header_block`, `body`
+/// (one gather write, no copy of the shared buffers). `head` is for lines built per
+/// request on hot paths, where a fields container would allocate per line.
 struct response {
   unsigned status = 200;
   http::fields fields;                               // built for this response
+  std::string head;                                  // more per-response lines, pre-serialised
   std::shared_ptr<const std::string> header_block;   // pre-serialised "Name: value\r\n" lines
   std::shared_ptr<const std::string> body;           // may be null (empty body)
   std::optional<std::uint64_t> head_content_length;  // Content-Length to announce for HEAD

@@ -22,6 +22,7 @@ std::array<net::const_buffer, 4> serialise(const response& res, bool head_reques
     scratch += f.value();
     scratch += "\r\n";
   }
+  scratch += res.head;
   const auto head_size = scratch.size();
   const bool has_body = !no_body_status(res.status);
   const std::size_t body_size = res.body ? res.body->size() : 0;

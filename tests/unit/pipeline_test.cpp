@@ -23,14 +23,18 @@ struct answer {
   unsigned status = 0;
   std::string body;
   http::fields fields;
+  std::string head;
   std::string header_block;
   std::string header(std::string_view name) const {
     if (auto it = fields.find(name); it != fields.end()) return std::string(it->value());
     const std::string needle = std::string(name) + ": ";
-    const auto at = header_block.find(needle);
-    if (at == std::string::npos) return {};
-    const auto start = at + needle.size();
-    return header_block.substr(start, header_block.find("\r\n", start) - start);
+    for (const auto* lines : {&head, &header_block}) {
+      const auto at = lines->find(needle);
+      if (at == std::string::npos || (at != 0 && (*lines)[at - 1] != '\n')) continue;
+      const auto start = at + needle.size();
+      return lines->substr(start, lines->find("\r\n", start) - start);
+    }
+    return {};
   }
 };
 
@@ -59,6 +63,7 @@ protected:
         auto res = co_await handler->handle(reqs[i], info);
         out[i].status = res.status;
         out[i].fields = res.fields;
+        out[i].head = res.head;
         if (res.body) out[i].body = *res.body;
         if (res.header_block) out[i].header_block = *res.header_block;
       }, net::detached);
