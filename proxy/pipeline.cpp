@@ -82,12 +82,47 @@ std::optional<std::uint64_t> content_length_of(const http::fields& fields) {
   return n;
 }
 
+/// The request headers the pipeline reads, found in one pass over the message (each
+/// separate lookup would walk Beast's case-insensitive tree).
+struct request_headers {
+  std::string_view authorization, accept, cache_control, pragma, if_none_match;
+  std::string_view correlation_id, request_id, cv, continuation_token, locale, debug, debug_token;
+  bool has_cache_control = false;
+};
+
+request_headers read_headers(const server::request& req) {
+  request_headers h;
+  for (const auto& f : req) {
+    switch (f.name()) {
+      case http::field::authorization: h.authorization = f.value(); continue;
+      case http::field::accept: h.accept = f.value(); continue;
+      case http::field::cache_control:
+        h.cache_control = f.value();
+        h.has_cache_control = true;
+        continue;
+      case http::field::pragma: h.pragma = f.value(); continue;
+      case http::field::if_none_match: h.if_none_match = f.value(); continue;
+      case http::field::unknown: break;
+      default: continue;
+    }
+    const std::string_view name = f.name_string();
+    const auto is = [&](std::string_view wanted) { return name.size() == wanted.size() && beast::iequals(name, wanted); };
+    if (is("MS-CorrelationId")) h.correlation_id = f.value();
+    else if (is("MS-RequestId")) h.request_id = f.value();
+    else if (is("MS-CV")) h.cv = f.value();
+    else if (is("MS-ContinuationToken")) h.continuation_token = f.value();
+    else if (is("X-Locale")) h.locale = f.value();
+    else if (is("Pcproxy-Debug")) h.debug = f.value();
+    else if (is("Pcproxy-Debug-Token")) h.debug_token = f.value();
+  }
+  return h;
+}
+
 // The client's Cache-Control (Pragma: no-cache counts when Cache-Control is absent).
-cache::cache_control request_directives(const server::request& req) {
-  if (const auto cc = req.find(http::field::cache_control); cc != req.end())
-    return cache::parse_cache_control(cc->value());
+cache::cache_control request_directives(const request_headers& h) {
+  if (h.has_cache_control) return cache::parse_cache_control(h.cache_control);
   cache::cache_control out;
-  out.no_cache = beast::iequals(req[http::field::pragma], "no-cache");
+  out.no_cache = beast::iequals(h.pragma, "no-cache");
   return out;
 }
 
@@ -110,8 +145,9 @@ struct identity {
 
 /// The state of one request as it moves through the pipeline.
 struct call {
-  explicit call(const server::request& r) : req(r) {}
+  explicit call(const server::request& r) : req(r), headers(read_headers(r)) {}
   const server::request& req;
+  const request_headers headers;
   std::shared_ptr<const void> live_hold;  // keeps the settings this request started with
   const config::config* settings = nullptr;
   std::string_view path;
@@ -188,12 +224,12 @@ awaitable<server::response> pipeline::handle(const server::request& req, const s
   const auto question = target.find('?');
   c.path = target.substr(0, question);
   c.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
-  c.corr = upstream::correlation_for_request(req["MS-CorrelationId"], req["MS-RequestId"], req["MS-CV"], random_);
+  c.corr = upstream::correlation_for_request(c.headers.correlation_id, c.headers.request_id, c.headers.cv, random_);
   const auto route_index = live->routes.index_of(c.path);
   c.route = &live->routes.at(route_index);
   c.row = live->rows[route_index];
 
-  c.authorization = req[http::field::authorization];
+  c.authorization = c.headers.authorization;
   if (c.authorization.empty()) c.injected = live->injected_token->authorization();
   if (c.injected) c.authorization = *c.injected;
   server::response res;
@@ -255,8 +291,8 @@ void pipeline::finish(call& c, server::response& res, const server::request_info
 
   // Debugging headers: for loopback callers, or anyone holding the admin token.
   bool debugging = false;
-  if (c.req["Pcproxy-Debug"] == "1") {
-    const auto token = c.req["Pcproxy-Debug-Token"];
+  if (c.headers.debug == "1") {
+    const auto token = c.headers.debug_token;
     debugging = info.peer.address().is_loopback() ||
                 (!token.empty() && admin_token_matches("Bearer " + std::string(token)));
     if (debugging) {
@@ -273,9 +309,9 @@ void pipeline::finish(call& c, server::response& res, const server::request_info
 }
 
 awaitable<server::response> pipeline::serve_from_cache(call& c) {
-  const auto directives = request_directives(c.req);
-  const auto key = cache::derive_key({c.who.scope, "GET", c.path, c.query, c.req["MS-ContinuationToken"],
-                                      c.req[http::field::accept], c.req["X-Locale"]});
+  const auto directives = request_directives(c.headers);
+  const auto key = cache::derive_key({c.who.scope, "GET", c.path, c.query, c.headers.continuation_token,
+                                      c.headers.accept, c.headers.locale});
   c.key = key;
   const auto now = clock_->now();
 
@@ -547,7 +583,7 @@ server::response pipeline::respond(call& c, const cache::entry& e, cache_result 
   server::response res;
   res.status = e.status;
   res.header_block = e.header_block;
-  const auto inm = c.req[http::field::if_none_match];
+  const auto inm = c.headers.if_none_match;
   if (e.status == 200 && !inm.empty() && cache::if_none_match_matches(inm, e.validator))
     res.status = 304;  // the client holds this version: headers only
   else
