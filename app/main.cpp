@@ -73,8 +73,7 @@ int serve(int argc, char** argv, config::config settings) {
   core::configure_logging(logging_of(settings));
   const auto log = core::logger("pcproxy");
 
-  const auto threads = settings.threads > 0 ? static_cast<unsigned>(settings.threads)
-                                            : std::max(1u, std::thread::hardware_concurrency());
+  const auto threads = config::io_threads(settings);
   net::io_context ioc(static_cast<int>(threads));
   // Signals are taken over before the listeners open: a signal that arrives as soon as
   // "listening" is logged must find its handler, not the default action.

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 #include <type_traits>
 #include <unistd.h>
 
@@ -634,6 +635,10 @@ std::string to_json(const config& c) {
   if (!open_section.empty()) w.EndObject();
   w.EndObject();
   return buf.GetString();
+}
+
+unsigned io_threads(const config& c) {
+  return c.threads > 0 ? static_cast<unsigned>(c.threads) : std::max(1u, std::thread::hardware_concurrency());
 }
 
 std::vector<std::string> changed_keys(const config& a, const config& b) {

@@ -45,6 +45,9 @@ command_line load(int argc, const char* const* argv, const env_lookup& env);
 /// The validation rules, exposed for tests and for reloads. Empty when valid.
 std::vector<std::string> validate(const config& c);
 
+/// The io threads to run: `threads`, or one per core when it is 0.
+unsigned io_threads(const config& c);
+
 /// The keys ("upstream.url", "routes", ...) whose values differ between two configs.
 std::vector<std::string> changed_keys(const config& a, const config& b);
 

@@ -24,7 +24,7 @@ bool admin_exposed(const config::config& settings) {
 
 service::service(net::io_context& ioc, const config::config& settings, std::shared_ptr<const core::clock> clock)
     : service(settings,
-              std::make_shared<upstream::resilient_transport>(std::make_shared<upstream::client>(ioc, settings.upstream),
+              std::make_shared<upstream::resilient_transport>(std::make_shared<upstream::client>(ioc, settings.upstream, config::io_threads(settings)),
                                                               settings, clock, upstream::system_uniform01(),
                                                               upstream::id_random()),
               clock) {}

@@ -105,7 +105,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
         admin_listen(*config::parse_host_port(settings.admin_listen)),
         proxy_handler(std::move(proxy)),
         admin_handler(std::move(admin)),
-        grace_timer(net::make_strand(io)) {}
+        grace_timer(net::make_strand(io)),
+        single_threaded(config::io_threads(settings) == 1) {}
 
   net::io_context& ioc;
   const config::limits_config limits;
@@ -118,6 +119,13 @@ struct server::state : std::enable_shared_from_this<server::state> {
   tcp::endpoint proxy_bound;
   tcp::endpoint admin_bound;
   net::steady_timer grace_timer;
+  // With one io thread every handler already runs on it: strands would only add cost.
+  const bool single_threaded;
+
+  net::any_io_executor connection_executor() {
+    if (single_threaded) return ioc.get_executor();
+    return net::make_strand(ioc);
+  }
 
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
@@ -131,7 +139,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
   bool stopped = false;
 
   tcp::acceptor bind(const config::host_port& where, const char* what) {
-    tcp::acceptor acceptor(net::make_strand(ioc));
+    tcp::acceptor acceptor(connection_executor());
     error_code ec;
     const auto address = net::ip::make_address(where.host == "localhost" ? "127.0.0.1" : where.host, ec);
     if (ec)
@@ -159,7 +167,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
     auto self = shared_from_this();
     net::steady_timer backoff(acceptor.get_executor());
     while (acceptor.is_open()) {
-      auto [ec, socket] = co_await acceptor.async_accept(net::any_io_executor(net::make_strand(ioc)), use_nothrow);
+      auto [ec, socket] = co_await acceptor.async_accept(connection_executor(), use_nothrow);
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open()) break;
         log()->warn("accept failed: {}; retrying in 50 ms", ec.message());

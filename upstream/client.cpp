@@ -64,15 +64,16 @@ failure classify_io(const error_code& ec) {
 }  // namespace
 
 struct client::impl : std::enable_shared_from_this<client::impl> {
-  impl(net::io_context& io, const config::upstream_config& s)
-      : settings(s), tls_context(net::ssl::context::tls_client) {
+  impl(net::io_context& io, const config::upstream_config& s, unsigned io_threads)
+      : settings(s),
+        single_threaded(io_threads == 1), tls_context(net::ssl::context::tls_client) {
     std::string why;
     auto parsed = config::parse_origin(s.url, why);
     if (!parsed) throw std::runtime_error("upstream.url: " + why);
     target = *parsed;
     if (target.tls) configure_tls();
-    connections.emplace(io, target.tls ? &tls_context : nullptr,
-                        static_cast<std::size_t>(s.max_connections));
+    connections.emplace(io, target.tls ? &tls_context : nullptr, static_cast<std::size_t>(s.max_connections),
+                        single_threaded);
   }
 
   void configure_tls() {
@@ -254,21 +255,27 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
                            std::to_string(settings.max_connections) + " of upstream.max_connections busy)";
       co_return out;
     }
-    out.outcome = co_await net::co_spawn(leased->conn().executor(), run_exchange(leased->conn(), msg, deadline),
-                                         net::use_awaitable);
+    if (single_threaded) {
+      out.outcome = co_await run_exchange(leased->conn(), msg, deadline);  // already on the only thread
+    } else {
+      // The connection belongs to its own strand: the exchange runs there.
+      out.outcome = co_await net::co_spawn(leased->conn().executor(), run_exchange(leased->conn(), msg, deadline),
+                                           net::use_awaitable);
+    }
     out.stale_connection = leased->reused() && out.outcome.error == failure::connection_lost && !out.outcome.got_bytes;
     leased->release(out.outcome.error == failure::none && out.outcome.keep_alive);
     co_return out;
   }
 
   config::upstream_config settings;
+  const bool single_threaded;
   config::origin target;
   net::ssl::context tls_context;
   std::optional<pool> connections;
 };
 
-client::client(net::io_context& ioc, const config::upstream_config& settings)
-    : impl_(std::make_shared<impl>(ioc, settings)) {}
+client::client(net::io_context& ioc, const config::upstream_config& settings, unsigned io_threads)
+    : impl_(std::make_shared<impl>(ioc, settings, io_threads)) {}
 
 client::~client() = default;
 

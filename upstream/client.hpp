@@ -90,7 +90,8 @@ class client final : public transport {
 public:
   /// Start-up: throws std::runtime_error when the TLS settings cannot be applied
   /// (e.g. an unreadable upstream.ca_file).
-  client(net::io_context& ioc, const config::upstream_config& settings);
+  /// `io_threads`: how many threads run `ioc` (1: no strands needed).
+  client(net::io_context& ioc, const config::upstream_config& settings, unsigned io_threads);
   ~client() override;
   client(const client&) = delete;
   client& operator=(const client&) = delete;

@@ -6,12 +6,11 @@
 
 namespace pcproxy::upstream {
 
-connection::connection(net::io_context& ioc, net::ssl::context* tls) {
-  auto strand = net::make_strand(ioc);
+connection::connection(net::any_io_executor executor, net::ssl::context* tls) {
   if (tls)
-    secure.emplace(strand, *tls);
+    secure.emplace(executor, *tls);
   else
-    plain.emplace(strand);
+    plain.emplace(executor);
 }
 
 bool connection::looks_alive() {
@@ -39,8 +38,13 @@ void lease::release(bool keep_alive) {
   if (conn_) owner_->give_back(std::move(conn_), keep_alive);
 }
 
-pool::pool(net::io_context& ioc, net::ssl::context* tls, std::size_t max_connections)
-    : ioc_(ioc), tls_(tls), max_(max_connections) {}
+pool::pool(net::io_context& ioc, net::ssl::context* tls, std::size_t max_connections, bool single_threaded)
+    : ioc_(ioc), tls_(tls), max_(max_connections), single_threaded_(single_threaded) {}
+
+net::any_io_executor pool::executor_for_new_connection() {
+  if (single_threaded_) return ioc_.get_executor();
+  return net::make_strand(ioc_);
+}
 
 pool::~pool() {
   std::lock_guard lock(mutex_);
@@ -65,7 +69,7 @@ awaitable<std::optional<lease>> pool::acquire(std::chrono::steady_clock::time_po
       }
       if (open_ < max_) {
         ++open_;
-        co_return lease(this, std::make_unique<connection>(ioc_, tls_), false);
+        co_return lease(this, std::make_unique<connection>(executor_for_new_connection(), tls_), false);
       }
       w = core::wakeup::on(executor);
       waiters_.push_back(w);

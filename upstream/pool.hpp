@@ -22,7 +22,8 @@
 namespace pcproxy::upstream {
 
 struct connection {
-  connection(net::io_context& ioc, net::ssl::context* tls);
+  /// On `executor`: a strand of its own when several threads run the io_context.
+  connection(net::any_io_executor executor, net::ssl::context* tls);
 
   net::any_io_executor executor() { return plain ? plain->get_executor() : secure->get_executor(); }
   beast::tcp_stream& tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
@@ -62,7 +63,8 @@ private:
 
 class pool {
 public:
-  pool(net::io_context& ioc, net::ssl::context* tls, std::size_t max_connections);
+  /// `single_threaded`: one thread runs `ioc`, so connections need no strand.
+  pool(net::io_context& ioc, net::ssl::context* tls, std::size_t max_connections, bool single_threaded);
   ~pool();
 
   /// An idle connection, or a new unconnected one when fewer than max_connections
@@ -79,9 +81,12 @@ private:
   /// load balancers drop idle keep-alive connections after a minute or so.
   static constexpr std::chrono::seconds max_idle{50};
 
+  net::any_io_executor executor_for_new_connection();
+
   net::io_context& ioc_;
   net::ssl::context* tls_;
   const std::size_t max_;
+  const bool single_threaded_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<connection>> idle_;  // back = most recently used
   std::size_t open_ = 0;                           // idle + leased

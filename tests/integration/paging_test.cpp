@@ -184,6 +184,17 @@ TEST_F(Paging, HopByHopHeadersAreDroppedAndHostIsTheUpstreams) {
   EXPECT_FALSE(seen.has_header("Proxy-Authorization"));
 }
 
+TEST(PagingOnOneThread, AWalkAndAHitWorkWithoutStrands) {
+  fake_partner_center fake({.customers = 25, .page_size = 10});
+  auto settings = test_config(fake.url());
+  settings.threads = 1;  // as bench/compare runs it: no strands anywhere
+  running_proxy proxy(settings);
+  const auto first = walk_pages(proxy.port(), usage, alice);
+  EXPECT_EQ(first.pages.size(), 3u);
+  EXPECT_EQ(first.bodies(), walk_pages(fake.port(), usage, alice).bodies());
+  EXPECT_THAT(x_cache_of(walk_pages(proxy.port(), usage, alice)), Each(std::string("HIT")));
+}
+
 TEST(PagingWithBom, TheBomIsKeptByteForByte) {
   fake_partner_center fake({.customers = 5, .page_size = 10, .bom = true});
   running_proxy proxy(test_config(fake.url()));

@@ -27,14 +27,16 @@ config::config test_config(const std::string& upstream_url) {
 }
 
 struct running_proxy::impl {
-  net::io_context ioc{2};
+  explicit impl(unsigned n) : threads_wanted(n), ioc(static_cast<int>(n)) {}
+  unsigned threads_wanted;
+  net::io_context ioc;
   std::unique_ptr<proxy::service> service;
   std::unique_ptr<server::server> http_server;
   std::vector<std::thread> threads;
 };
 
 running_proxy::running_proxy(const config::config& settings, std::shared_ptr<const core::clock> clock)
-    : impl_(std::make_unique<impl>()) {
+    : impl_(std::make_unique<impl>(config::io_threads(settings))) {
   if (auto problems = config::validate(settings); !problems.empty()) throw config::config_error(problems);
   impl_->service = std::make_unique<proxy::service>(impl_->ioc, settings, std::move(clock));
   impl_->http_server = std::make_unique<server::server>(impl_->ioc, settings, impl_->service->proxy_handler(),
@@ -43,7 +45,7 @@ running_proxy::running_proxy(const config::config& settings, std::shared_ptr<con
   impl_->service->set_connection_gauge([s = impl_->http_server.get()] { return s->open_connections(); });
   impl_->http_server->set_readiness_check([s = impl_->service.get()] { return s->not_ready_reason(); });
   impl_->http_server->start();
-  for (int i = 0; i < 2; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (unsigned i = 0; i < impl_->threads_wanted; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
 }
 
 running_proxy::~running_proxy() {
