@@ -12,7 +12,7 @@ using steady = std::chrono::steady_clock;
 
 TEST(ConnectionPool, HandsOutNewConnectionsUpToTheLimitThenWaitsUntilTheDeadline) {
   net::io_context ioc;
-  pool connections(ioc, nullptr, 1);
+  pool connections(ioc, nullptr, 1, true);
   bool first_is_new = false;
   bool second_got_one = true;
   steady::duration second_waited{};
@@ -32,7 +32,7 @@ TEST(ConnectionPool, HandsOutNewConnectionsUpToTheLimitThenWaitsUntilTheDeadline
 
 TEST(ConnectionPool, AReleasedSlotGoesToAWaiter) {
   net::io_context ioc;
-  pool connections(ioc, nullptr, 1);
+  pool connections(ioc, nullptr, 1, true);
   std::vector<std::string> order;
   net::co_spawn(ioc, [&]() -> awaitable<void> {
     auto held = co_await connections.acquire(steady::now() + 1s);
@@ -53,7 +53,7 @@ TEST(ConnectionPool, AReleasedSlotGoesToAWaiter) {
 
 TEST(ConnectionPool, ALeaseDroppedWithoutReleaseFreesItsSlot) {
   net::io_context ioc;
-  pool connections(ioc, nullptr, 1);
+  pool connections(ioc, nullptr, 1, true);
   bool again = false;
   net::co_spawn(ioc, [&]() -> awaitable<void> {
     { auto dropped = co_await connections.acquire(steady::now() + 1s); }
