@@ -63,8 +63,10 @@ private:
 
 struct logging_state {
   std::mutex mutex;
+  // 8,192 queued lines (~130 ms of access log at 60k req/s). Each slot is ~400 bytes,
+  // touched when the queue is built: 16,384 slots cost 20 ms of start-up in page faults.
   std::shared_ptr<spdlog::details::thread_pool> pool =
-      std::make_shared<spdlog::details::thread_pool>(16384, 1);
+      std::make_shared<spdlog::details::thread_pool>(8192, 1);
   std::shared_ptr<spdlog::sinks::dist_sink_mt> output =
       std::make_shared<spdlog::sinks::dist_sink_mt>();
   std::unordered_map<std::string, std::shared_ptr<spdlog::logger>> loggers;
