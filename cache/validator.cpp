@@ -2,9 +2,7 @@
 
 #include "core/sha256.hpp"
 
-#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 namespace pcproxy::cache {
@@ -75,12 +73,25 @@ struct etag_finder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, etag_finder
 
 json_scan scan_json(std::string_view body) {
   if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
+  json_scan out;
+  // The in-situ parser stops at a NUL, which JSON text never holds raw.
+  if (body.find('\0') != std::string_view::npos) {
+    out.error = "a NUL byte in the text";
+    return out;
+  }
+  // In-situ parsing of a per-thread copy is ~2x faster than parsing from a stream: no
+  // string is copied out, and RapidJSON scans strings 16 bytes at a time. Its aligned
+  // 16-byte loads may read past the terminating NUL: the padding keeps them in bounds.
+  constexpr std::size_t simd_padding = 16;
+  constexpr std::size_t max_kept_copy_bytes = 1 << 20;
+  thread_local std::string text;
+  text.assign(body);
+  text.append(simd_padding, '\0');
   etag_finder finder;
   rapidjson::Reader reader;
-  rapidjson::MemoryStream bytes(body.data(), body.size());
-  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
-  const auto result = reader.Parse(in, finder);
-  json_scan out;
+  rapidjson::InsituStringStream in(text.data());
+  const auto result = reader.Parse<rapidjson::kParseInsituFlag>(in, finder);
+  if (text.capacity() > max_kept_copy_bytes) std::string().swap(text);  // a rare huge page
   out.valid = !result.IsError();
   if (out.valid)
     out.etag = std::move(finder.etag);

@@ -45,6 +45,26 @@ TEST(Validator, OneScanChecksTheJsonAndFindsTheEtag) {
   EXPECT_FALSE(scan_json("{} trailing").valid);
 }
 
+TEST(Validator, TheScanHandlesEscapesLongStringsNulsAndHugePages) {
+  // Escapes are decoded; strings of every length cross the 16-byte SIMD blocks.
+  EXPECT_EQ(scan_json(R"({"attributes":{"etag":"a\u0041\"b\\c"}})").etag, "aA\"b\\c");
+  for (std::size_t n = 0; n < 70; ++n) {
+    const auto tag = std::string(n, 'e');
+    const auto scan = scan_json(R"({"attributes":{"etag":")" + tag + R"("}})");
+    EXPECT_TRUE(scan.valid) << n;
+    EXPECT_EQ(scan.etag, tag) << n;
+  }
+  // A raw NUL is never JSON, not even after a complete value.
+  EXPECT_FALSE(scan_json(std::string_view("{\"a\":1}\0{}", 10)).valid);
+  EXPECT_FALSE(scan_json(std::string_view("{\"a\":\"x\0y\"}", 11)).valid);
+  // A page larger than the per-thread copy keeps, then a small one: both scanned right.
+  std::string huge = R"({"items":[")" + std::string(3 << 20, 'x') + R"("],"attributes":{"etag":"big"}})";
+  EXPECT_EQ(scan_json(huge).etag, "big");
+  EXPECT_EQ(scan_json(R"({"attributes":{"etag":"small"}})").etag, "small");
+  huge.pop_back();
+  EXPECT_FALSE(scan_json(huge).valid);
+}
+
 TEST(IfNoneMatch, MatchesStarListsAndWeakComparison) {
   EXPECT_TRUE(if_none_match_matches("*", "\"x\""));
   EXPECT_TRUE(if_none_match_matches("\"x\"", "\"x\""));
