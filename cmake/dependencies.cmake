@@ -16,3 +16,12 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   target_compile_definitions(pcproxy_rapidjson INTERFACE RAPIDJSON_SSE2=1)
 endif()
 add_library(pcproxy::rapidjson ALIAS pcproxy_rapidjson)
+
+# jemalloc for the pcproxy binary: a miss allocates and frees ~10 KB pages while the
+# store evicts, where glibc malloc spent ~40 % more CPU per miss (bench/RESULTS.md).
+# Off under sanitizers, which bring their own allocator.
+option(PCPROXY_JEMALLOC "Link the pcproxy binary with jemalloc" ON)
+if(PCPROXY_JEMALLOC)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+endif()
