@@ -9,6 +9,7 @@
 
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
@@ -73,14 +74,24 @@ std::optional<response> refuse(const request& req) {
   return std::nullopt;
 }
 
-// Writes one response with a single gather write.
+// Writes one response with a single gather write. Most responses fit in the socket's
+// send buffer, so a non-blocking attempt comes first (sessions' sockets are in
+// non-blocking mode): it needs no timer, and every timer armed while it is the
+// earliest costs a timerfd_settime syscall, slow under virtualisation. What does not
+// fit is written asynchronously within `timeout`.
 awaitable<error_code> write_response(beast::tcp_stream& stream, const response& res, bool head_request,
                                      bool keep_alive, unsigned version, std::string& scratch,
                                      std::chrono::milliseconds timeout) {
   const auto buffers = serialise(res, head_request, keep_alive, version, scratch);
+  error_code ec;
+  const auto written = stream.socket().write_some(buffers, ec);
+  if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return ec;
+  beast::buffers_suffix<std::array<net::const_buffer, 4>> rest(buffers);
+  rest.consume(ec ? 0 : written);
+  if (beast::buffer_bytes(rest) == 0) co_return error_code{};
   stream.expires_after(timeout);
-  auto [ec, n] = co_await net::async_write(stream, buffers, use_nothrow);
-  co_return ec;
+  auto [wec, n] = co_await net::async_write(stream, rest, use_nothrow);
+  co_return wec;
 }
 
 enum class listener_role { proxy, admin };
@@ -204,6 +215,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
     // for the client's delayed ACK (40 ms on Linux): nginx sets it for the same reason.
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    socket.non_blocking(true, ignored);  // for write_response's first attempt
     const auto id = next_id++;
     auto s = std::make_shared<session>(std::move(socket), id, role);
     {

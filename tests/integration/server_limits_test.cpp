@@ -7,6 +7,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
 namespace pcproxy::testing {
 namespace {
 
@@ -158,6 +165,90 @@ TEST(ServerTimeouts, AnIdleKeepAliveConnectionIsClosed) {
   http_connection c(proxy.port());
   EXPECT_EQ(c.request("GET", "/v1/customers", alice).status, 200);
   EXPECT_TRUE(c.closed_by_peer(5s));
+}
+
+// A client socket with a small receive buffer (64 KiB), so that a large response
+// cannot be written in one go and the server has to wait for the reader.
+class slow_reader {
+public:
+  explicit slow_reader(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    const int small = 64 * 1024;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("connect failed");
+    const timeval wait{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  }
+  ~slow_reader() { ::close(fd_); }
+  void send(const std::string& bytes) { ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size())); }
+  /// Reads until the peer closes or `limit` bytes arrived, `chunk` bytes at a time with
+  /// `pause` between reads.
+  std::string read(std::size_t limit, std::size_t chunk, std::chrono::milliseconds pause) {
+    std::string out;
+    std::vector<char> buf(chunk);
+    while (out.size() < limit) {
+      const auto n = ::recv(fd_, buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      out.append(buf.data(), static_cast<std::size_t>(n));
+      std::this_thread::sleep_for(pause);
+    }
+    return out;
+  }
+
+private:
+  int fd_;
+};
+
+// One page of `records` usage records (~520 bytes each).
+fake_options one_page_of(std::size_t records) {
+  fake_options o;
+  o.customers = records;
+  o.page_size = records;
+  return o;
+}
+
+std::string request_for(const std::string& target) {
+  return "GET " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-token\r\nConnection: close\r\n\r\n";
+}
+
+TEST(ServerWrites, ASlowReaderGetsEveryByteOfALargePage) {
+  fake_partner_center fake(one_page_of(4000));  // ~2 MB: more than the socket buffers start with
+  running_proxy proxy(test_config(fake.url()));
+  const auto reference = http_get(proxy.port(), "/v1/customers/usagerecords", alice);  // now cached
+  ASSERT_EQ(reference.status, 200);
+  ASSERT_GT(reference.body.size(), 1u << 20);
+  for (const bool cached : {true, false}) {
+    const std::string target = cached ? "/v1/customers/usagerecords" : "/v1/customers/usagerecords?x=1";
+    slow_reader client(proxy.port());
+    client.send(request_for(target));
+    const auto raw = client.read(reference.body.size() + 4096, 16 * 1024, 1ms);
+    const auto body_at = raw.find("\r\n\r\n");
+    ASSERT_NE(body_at, std::string::npos) << "cached: " << cached;
+    EXPECT_EQ(status_of(raw), 200u);
+    EXPECT_THAT(raw.substr(0, body_at), HasSubstr(cached ? "X-Cache: HIT" : "X-Cache: MISS"));
+    EXPECT_TRUE(raw.compare(body_at + 4, std::string::npos, reference.body) == 0) << "cached: " << cached;
+  }
+}
+
+TEST(ServerTimeouts, AClientThatStopsReadingIsCutOffAfterTheIdleTimeout) {
+  // ~10 MB: more than the kernel's largest send buffer (net.ipv4.tcp_wmem, 4 MiB) and
+  // the client's receive buffer together, so the write cannot finish unread.
+  fake_partner_center fake(one_page_of(20000));
+  auto settings = test_config(fake.url());
+  settings.limits.idle_timeout_ms = 300;
+  running_proxy proxy(settings);
+  const auto reference = http_get(proxy.port(), "/v1/customers/usagerecords", alice);
+  ASSERT_EQ(reference.status, 200);
+  slow_reader client(proxy.port());
+  client.send(request_for("/v1/customers/usagerecords"));
+  std::this_thread::sleep_for(1500ms);  // reads nothing for five idle timeouts
+  const auto raw = client.read(reference.body.size() + 4096, 64 * 1024, 0ms);
+  EXPECT_LT(raw.size(), reference.body.size()) << "the write should have been abandoned";
+  EXPECT_EQ(http_get(proxy.port(), "/v1/customers/usagerecords", alice).status, 200);
 }
 
 TEST(ServerConnections, ConnectionsBeyondTheLimitGet503) {
