@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include <stdexcept>
+#include <tuple>
 
 namespace pcproxy::upstream {
 
@@ -135,6 +136,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       co_return out;
     }
     tcp_layer.socket().set_option(tcp::no_delay(true));
+    if (!conn.secure) tcp_layer.socket().non_blocking(true);  // for exchange_on's first write
 
     if (conn.secure) {
       auto& stream = *conn.secure;
@@ -180,7 +182,16 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
                                           steady::time_point until, bool until_is_deadline) {
     exchange_outcome out;
     conn.tcp().expires_at(until);
-    auto [wec, written] = co_await http::async_write(stream, msg, use_nothrow);
+    http::request_serializer<http::string_body> request(msg);
+    error_code wec;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      // As for responses to clients: a request nearly always fits in the send buffer,
+      // and a non-blocking write needs no timer (the socket is non-blocking).
+      http::write(stream.socket(), request, wec);
+      if (wec == net::error::would_block || wec == net::error::try_again) wec = {};
+    }
+    if (!wec && !request.is_done())
+      std::tie(wec, std::ignore) = co_await http::async_write(stream, request, use_nothrow);
     if (wec) {
       out.error = classify_io(wec);
       out.detail = "sending the request failed: " + describe(wec);

@@ -166,6 +166,25 @@ TEST_F(Paging, PostIsForwardedNotCachedAndInvalidatesThePath) {
   EXPECT_EQ(http_get(proxy.port(), usage, bob).header("X-Cache"), "HIT");
 }
 
+TEST(PagingBodies, ALargeRequestBodyReachesUpstreamWhole) {
+  // 6 MB: more than the kernel's largest send buffer (net.ipv4.tcp_wmem, 4 MiB), so
+  // the upstream write continues after its first, non-blocking attempt.
+  fake_partner_center fake;
+  auto settings = test_config(fake.url());
+  settings.limits.max_body_bytes = 16 * 1024 * 1024;
+  running_proxy proxy(settings);
+  std::string body = "{\"items\":[";
+  for (int i = 0; body.size() < 6 * 1000 * 1000; ++i) body += "\"item-" + std::to_string(i) + "\",";
+  body.back() = ']';
+  body += "}";
+  const auto post = http_request(proxy.port(), "POST", "/v1/customers", alice, body);
+  EXPECT_EQ(post.status, 201);
+  const auto requests = fake.requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_EQ(requests.back().method, "POST");
+  EXPECT_TRUE(requests.back().body == body) << requests.back().body.size() << " of " << body.size() << " bytes";
+}
+
 TEST_F(Paging, HopByHopHeadersAreDroppedAndHostIsTheUpstreams) {
   http_get(proxy.port(), "/v1/customers",
            {{"Authorization", "Bearer alice-token"},
