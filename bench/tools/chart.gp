@@ -1,6 +1,6 @@
 # req/s and p99 per target and scenario, from bench/tools/write_results.py's matrices.
 # gnuplot -e "data='bench/run/chart'; out='bench/results.png'" bench/tools/chart.gp
-set terminal pngcairo size 1400,520 font "DejaVu Sans,10"
+set terminal pngcairo size 1400,520 font "DejaVu Sans,10" noenhanced
 set output out
 set multiplot layout 1,2 title "pcproxy vs nginx proxy_cache and Varnish (same run, server on one core)"
 set style data histograms
