@@ -9,12 +9,9 @@ find_package(Threads REQUIRED)
 find_package(RapidJSON CONFIG REQUIRED)
 add_library(pcproxy_rapidjson INTERFACE)
 target_include_directories(pcproxy_rapidjson SYSTEM INTERFACE ${RAPIDJSON_INCLUDE_DIRS})
-# RapidJSON's std::string overloads; on x86-64 (SSE2 is in its baseline) its SIMD scans
-# of whitespace and strings, set for every user so all see one definition.
+# RapidJSON's std::string overloads. (Not RAPIDJSON_SSE2: its aligned 16-byte loads
+# read past the end of a std::string's allocation, which ASan rightly reports.)
 target_compile_definitions(pcproxy_rapidjson INTERFACE RAPIDJSON_HAS_STDSTRING=1)
-if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
-  target_compile_definitions(pcproxy_rapidjson INTERFACE RAPIDJSON_SSE2=1)
-endif()
 add_library(pcproxy::rapidjson ALIAS pcproxy_rapidjson)
 
 # jemalloc for the pcproxy binary: a miss allocates and frees ~10 KB pages while the

@@ -2,6 +2,7 @@
 // and the process keeps serving; limits and timeouts hold.
 #include "tests/support/fake_partner_center.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/prometheus_checker.hpp"
 #include "tests/support/running_proxy.hpp"
 
 #include <gmock/gmock.h>
@@ -247,7 +248,15 @@ TEST(ServerTimeouts, AClientThatStopsReadingIsCutOffAfterTheIdleTimeout) {
   ASSERT_EQ(reference.status, 200);
   slow_reader client(proxy.port());
   client.send(request_for("/v1/customers/usagerecords"));
-  std::this_thread::sleep_for(1500ms);  // reads nothing for five idle timeouts
+  // Reads nothing until pcproxy has closed the connection (however long fetching the
+  // page takes on a slow build), then takes what the kernel buffered.
+  const auto open_connections = [&] {
+    return check_exposition(http_get(proxy.admin_port(), "/metrics").body).value("pcproxy_open_connections");
+  };
+  ASSERT_TRUE(fake.wait_for_requests(2, 30s));  // the reference, then pcproxy's fetch
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (open_connections() != 0.0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(open_connections(), 0.0) << "the stalled connection was never closed";
   const auto raw = client.read(reference.body.size() + 4096, 64 * 1024, 0ms);
   EXPECT_EQ(status_of(raw), 200u);
   EXPECT_LT(raw.size(), reference.body.size()) << "the write should have been abandoned";
