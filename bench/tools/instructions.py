@@ -16,18 +16,13 @@ import sys
 import tempfile
 import time
 
+from measure import free_port, request_bytes
+
 AUTH = "Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ0ZW5hbnQtYSJ9.instructions"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def request(token):
-    return (f"GET /v1/customers/usagerecords HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n"
-            f"Accept: application/json\r\nMS-ContinuationToken: {token}\r\n\r\n").encode()
+    return request_bytes(token, AUTH)
 
 
 def read_response(sock, buf):

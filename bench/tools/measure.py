@@ -74,8 +74,8 @@ class Pcproxy:
         return (time.monotonic() - t) * 1000, code
 
 
-def request_bytes(token):
-    return (f"GET {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\n"
+def request_bytes(token, auth=AUTH):
+    return (f"GET {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nAccept: application/json\r\n"
             f"MS-ContinuationToken: {token}\r\n\r\n").encode()
 
 
