@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -45,18 +46,31 @@ def origin_count():
 
 class Pcproxy:
     def __init__(self, binary, extra_env=None):
-        self.port, self.admin = free_port(), free_port()
         env = dict(os.environ, PCPROXY_LOG_ACCESS="false", PCPROXY_LOG_LEVEL="warn", PCPROXY_THREADS="1",
                    PCPROXY_LIMITS_MAX_CONNECTIONS="20000", **(extra_env or {}))
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{self.port}", "--admin-listen",
-                                      f"127.0.0.1:{self.admin}", "--upstream", f"http://{UPSTREAM}"],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.ready_ms = self._wait_ready()
+        # free_port() can race with other sockets (a bench/compare run once lost one):
+        # a pcproxy that exits at start is retried on fresh ports.
+        for attempt in range(3):
+            self.port, self.admin = free_port(), free_port()
+            self.log = tempfile.TemporaryFile()
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{self.port}", "--admin-listen",
+                                          f"127.0.0.1:{self.admin}", "--upstream", f"http://{UPSTREAM}"],
+                                         env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+            self.ready_ms = self._wait_ready()
+            if self.ready_ms is not None:
+                return
+            self.log.seek(0)
+            print(f"measure: pcproxy exited at start ({self.proc.returncode}): "
+                  f"{self.log.read().decode(errors='replace').strip()[-300:]}", file=sys.stderr)
+        raise RuntimeError("pcproxy did not start in 3 attempts")
 
     def _wait_ready(self):
+        """Milliseconds from start to ready; None when the process exited first."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return None
             try:
                 with socket.create_connection(("127.0.0.1", self.admin), timeout=0.2) as s:
                     s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
