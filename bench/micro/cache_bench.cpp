@@ -107,7 +107,10 @@ void BM_PipelineHit(benchmark::State& state) {
     upstream->fallback = [body_bytes](const pcproxy::upstream::request&) {
       return testing::scripted_upstream::ok(std::string(body_bytes, 'x'));
     };
-    service = std::make_unique<proxy::service>(config::config{}, upstream, std::make_shared<core::system_clock>());
+    // Access log off, as in bench/compare: the figure is the pipeline, not log formatting.
+    config::config settings;
+    settings.log.access = false;
+    service = std::make_unique<proxy::service>(settings, upstream, std::make_shared<core::system_clock>());
     // The coroutine takes its arguments by reference: they must outlive it.
     const auto warm_request = request();
     const server::request_info warm_info;
