@@ -65,7 +65,8 @@ awaitable<std::optional<lease>> pool::acquire(std::chrono::steady_clock::time_po
       while (!idle_.empty()) {
         auto conn = std::move(idle_.back());
         idle_.pop_back();
-        if (now - conn->idle_since < max_idle && conn->looks_alive())
+        const auto idle = now - conn->idle_since;
+        if (idle < unprobed_reuse || (idle < max_idle && conn->looks_alive()))
           co_return lease(this, std::move(conn), true);
         stale.push_back(std::move(conn));
         --open_;
