@@ -69,6 +69,8 @@ def measure(harness, port, seconds, program_path):
         tracer.send_signal(signal.SIGINT)
         out, _ = tracer.communicate(timeout=30)
     buckets = [(int(m.group(1)), int(m.group(3))) for m in BUCKET.finditer(out)]
+    if wrk.returncode != 0 or not buckets:
+        raise RuntimeError(f"no latencies for port {port}: wrk exit {wrk.returncode}, {wrk.stderr.strip()[:200]}")
     wrk_p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", wrk.stdout, re.M)
     wrk_requests = re.search(r"(\d+) requests in", wrk.stdout)
     scale = {"us": 1, "ms": 1000, "s": 1000000}
