@@ -8,6 +8,9 @@
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
@@ -61,12 +64,24 @@ private:
   }
 };
 
+// The log thread is woken for every queued line. As an ordinary thread it preempts the
+// io thread that queued it: two context switches per request on a busy core, which made
+// a cache hit with the access log on cost 26-28 us of CPU instead of 17. A SCHED_BATCH
+// thread is never woken into preemption: it keeps its fair share of the CPU but writes
+// its lines in batches, when the io threads wait or at the scheduler's tick. Named so
+// that `top -H` tells it apart.
+void start_log_thread() noexcept {
+  pthread_setname_np(pthread_self(), "pcproxy-log");
+  sched_param param{};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);  // best effort: logs work either way
+}
+
 struct logging_state {
   std::mutex mutex;
   // 8,192 queued lines (~130 ms of access log at 60k req/s). Each slot is ~400 bytes,
   // touched when the queue is built: 16,384 slots cost 20 ms of start-up in page faults.
   std::shared_ptr<spdlog::details::thread_pool> pool =
-      std::make_shared<spdlog::details::thread_pool>(8192, 1);
+      std::make_shared<spdlog::details::thread_pool>(8192, 1, start_log_thread);
   std::shared_ptr<spdlog::sinks::dist_sink_mt> output =
       std::make_shared<spdlog::sinks::dist_sink_mt>();
   std::unordered_map<std::string, std::shared_ptr<spdlog::logger>> loggers;

@@ -1,11 +1,18 @@
 #include "core/error_body.hpp"
 #include "core/http_date.hpp"
 #include "core/json_text.hpp"
+#include "core/log.hpp"
 #include "core/sha256.hpp"
 
 #include <rapidjson/document.h>
 
 #include <gtest/gtest.h>
+
+#include <sched.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 namespace pcproxy::core {
 namespace {
@@ -55,6 +62,23 @@ TEST(HttpDate, FormatsAndParsesImfFixdate) {
 TEST(Sha256, KnownVector) {
   EXPECT_EQ(to_hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(to_hex(sha256("abc"), 4), "ba7816bf");
+}
+
+// The thread that writes log lines must not preempt the io thread that queues them
+// (core/log.cpp): it runs under SCHED_BATCH, and is named for `top -H`.
+TEST(Logging, TheLogThreadIsABatchThreadNamedPcproxyLog) {
+  logger("core-test");  // the log thread starts with the first logger
+  int policy = -1;
+  for (int tries = 0; tries < 200 && policy == -1; ++tries) {
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name == "pcproxy-log") policy = sched_getscheduler(std::stoi(task.path().filename().string()));
+    }
+    if (policy == -1) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(policy, SCHED_BATCH);
 }
 
 }  // namespace
