@@ -122,7 +122,7 @@ TEST(UpstreamConnections, AConnectionUpstreamClosedWhileIdleIsNotReused) {
   EXPECT_EQ(http_get(proxy.port(), "/v1/customers", alice).status, 200);
   ASSERT_TRUE(fake.wait_for_closed_connections(1, 5s));  // the pooled connection is now dead
   const auto res = http_request(proxy.port(), "POST", "/v1/customers", alice, "{}");
-  EXPECT_LT(res.status, 500) << res.body;
+  EXPECT_EQ(res.status, 201) << res.body;  // the fake creates the customer
   const auto seen = fake.requests();
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1].method, "POST");
