@@ -24,17 +24,8 @@ namespace {
 using namespace pcproxy;
 
 core::log_settings logging_of(const config::config& settings) {
-  return {spdlog::level::from_str(settings.log.level),
-          settings.log.format == "text" ? core::log_format::text : core::log_format::json};
-}
-
-// Keys a running process can take on SIGHUP; everything else needs a restart.
-bool changes_live(const std::string& key) {
-  static const std::vector<std::string_view> live_prefixes = {
-      "routes", "retry.", "circuit.", "cache.stale_if_error_s", "cache.single_flight_wait_ms", "cache.scope",
-      "upstream.token_file", "admin.", "log."};
-  return std::any_of(live_prefixes.begin(), live_prefixes.end(),
-                     [&](std::string_view p) { return std::string_view(key).starts_with(p); });
+  return {spdlog::level::from_str(config::to_string(settings.log.level)),
+          settings.log.format == config::log_format::text ? core::log_format::text : core::log_format::json};
 }
 
 // SIGHUP: the same sources as at start (file, environment, flags), validated; an
@@ -56,7 +47,7 @@ void reload(int argc, char** argv, config::config& running, proxy::service& serv
   const auto changed = config::changed_keys(running, next.settings);
   std::vector<std::string> applied;
   for (const auto& key : changed) {
-    if (changes_live(key))
+    if (config::reloads_live(key))
       applied.push_back(key);
     else
       log->warn("configuration reload: {} changed, which takes effect only after a restart", key);
@@ -92,7 +83,7 @@ int serve(int argc, char** argv, config::config settings) {
     core::flush_logs();
     return 1;
   }
-  log->info("pcproxy {} forwarding to {} with {} io thread(s)", PCPROXY_VERSION, settings.upstream.url, threads);
+  log->info("pcproxy {} forwarding to {} with {} io thread(s)", PCPROXY_VERSION, settings.upstream.url.base_url, threads);
 
   stop_signals.async_wait([&](const error_code& ec, int signal) {
     if (ec) return;

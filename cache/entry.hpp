@@ -1,15 +1,28 @@
 #pragma once
-// One stored response. Immutable once built: a hit shares it (and its buffers) with
-// every request that reads it, and a refresh makes a new entry that points at the same
-// bytes.
+// One stored response as structured data: status, header list, body, validator, times,
+// and whose it is. Immutable once built: a hit shares it (and its buffers) with every
+// request that reads it, and a revalidation makes a new entry that points at the same
+// bytes. Every tier stores this; the non-memory tiers through cache/entry_codec.
 // Thread-safety: immutable; share through std::shared_ptr<const entry>.
 #include "core/clock.hpp"
 
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace pcproxy::cache {
+
+struct header {
+  std::string name;
+  std::string value;
+  friend bool operator==(const header&, const header&) = default;
+};
+using header_list = std::vector<header>;
+
+/// The value of the first header named `name` (case-insensitive), or nullptr.
+const std::string* find_header(const header_list& headers, std::string_view name) noexcept;
 
 /// How long an entry may be served, fixed when it is stored.
 struct freshness_rules {
@@ -17,29 +30,42 @@ struct freshness_rules {
   std::chrono::seconds stale_while_revalidate{0};
   std::chrono::seconds stale_if_error{0};
   bool month_boundary = false;  // not fresh after the UTC month it was stored in ends
+  friend bool operator==(const freshness_rules&, const freshness_rules&) = default;
 };
 
 struct entry {
   unsigned status = 200;
-  /// The stored end-to-end response headers, serialised once as "Name: value\r\n" lines
-  /// (no Content-Length, no per-request headers), ready to be written as they are.
+  /// The stored end-to-end response headers (no framing, no per-request fields).
+  header_list headers;
+  /// `headers` serialised once as "Name: value\r\n" lines, ready for the wire. Derived:
+  /// whoever builds an entry sets it with seal().
   std::shared_ptr<const std::string> header_block;
   /// The body exactly as upstream sent it (a BOM included).
   std::shared_ptr<const std::string> body;
-  /// When the response was received or last revalidated: the base of its age.
-  core::sys_time stored_at{};
-  freshness_rules rules;
   /// The validator clients see as ETag (a quoted entity tag), empty when none.
   std::string validator;
-  /// For admin listings and purges: the scope id and the request path (no query, no
-  /// token, no credential).
+  /// When upstream sent these bytes.
+  core::sys_time stored_at{};
+  /// When upstream last confirmed them (stored_at until a revalidation): the base of
+  /// the entry's age and freshness.
+  core::sys_time revalidated_at{};
+  freshness_rules rules;
+  /// Whose and what it is, for purges and listings: the scope id (a hash, never a
+  /// credential), the request path (no query) and the route's pattern.
   std::string scope;
   std::string path;
   std::string route;
 };
 
-/// The bytes an entry is charged in the store: key, headers, body, validator, metadata
+/// Sets e.header_block from e.headers.
+void seal(entry& e);
+
+/// The bytes an entry is charged in a tier: key, headers, body, validator, metadata
 /// strings and a fixed per-entry overhead for the index and allocation headers.
 std::size_t charged_bytes(const entry& e) noexcept;
+
+/// The first instant at which no rule lets the entry be served any more (past its
+/// TTL, stale-while-revalidate and stale-if-error windows): tiers drop it then.
+core::sys_time retention_end(const entry& e) noexcept;
 
 }  // namespace pcproxy::cache

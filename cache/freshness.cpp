@@ -1,5 +1,7 @@
 #include "cache/freshness.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -20,19 +22,8 @@ core::sys_time next_month_start(core::sys_time t) noexcept {
   return std::chrono::sys_days{next / std::chrono::day{1}};
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using core::iequals;
+using core::trim;
 
 std::optional<seconds> parse_seconds(std::string_view v) noexcept {
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
@@ -47,7 +38,7 @@ std::optional<seconds> parse_seconds(std::string_view v) noexcept {
 }  // namespace
 
 seconds age(const entry& e, core::sys_time now) noexcept {
-  return seconds{core::seconds_between(e.stored_at, now)};
+  return seconds{core::seconds_between(e.revalidated_at, now)};
 }
 
 bool crosses_month_boundary(core::sys_time a, core::sys_time b) noexcept {
@@ -55,15 +46,15 @@ bool crosses_month_boundary(core::sys_time a, core::sys_time b) noexcept {
 }
 
 seconds time_to_live(const entry& e, core::sys_time now) noexcept {
-  auto fresh_until = e.stored_at + e.rules.ttl;
-  if (e.rules.month_boundary) fresh_until = std::min(fresh_until, next_month_start(e.stored_at));
+  auto fresh_until = e.revalidated_at + e.rules.ttl;
+  if (e.rules.month_boundary) fresh_until = std::min(fresh_until, next_month_start(e.revalidated_at));
   if (now >= fresh_until) return seconds{0};
   return std::chrono::ceil<seconds>(fresh_until - now);
 }
 
 freshness classify(const entry& e, core::sys_time now) noexcept {
   const auto a = age(e, now);
-  const bool month_passed = e.rules.month_boundary && crosses_month_boundary(e.stored_at, now);
+  const bool month_passed = e.rules.month_boundary && crosses_month_boundary(e.revalidated_at, now);
   if (!month_passed) {
     if (time_to_live(e, now) > seconds{0}) return freshness::fresh;
     if (a < e.rules.ttl + e.rules.stale_while_revalidate) return freshness::stale_while_revalidate;

@@ -10,7 +10,7 @@
 
 namespace pcproxy::cache {
 
-/// Seconds since the entry was stored or last revalidated.
+/// Seconds since upstream sent or last confirmed the entry (revalidated_at).
 std::chrono::seconds age(const entry& e, core::sys_time now) noexcept;
 
 /// True when `a` and `b` fall in different UTC calendar months.

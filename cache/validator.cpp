@@ -1,6 +1,7 @@
 #include "cache/validator.hpp"
 
 #include "core/sha256.hpp"  // to_hex
+#include "core/text.hpp"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
@@ -9,27 +10,14 @@
 namespace pcproxy::cache {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using core::quoted;
+using core::trim;
 
 // The opaque-tag of an entity-tag without its weakness prefix: W/"x" and "x" -> "x".
 std::string_view opaque(std::string_view tag) {
   tag = trim(tag);
   if (tag.starts_with("W/")) tag.remove_prefix(2);
   return tag;
-}
-
-// "tag" as an entity-tag. (Built with append: GCC 12 misreads '"' + s + '"' at -O3.)
-std::string quoted(std::string_view tag) {
-  std::string out;
-  out.reserve(tag.size() + 2);
-  out.push_back('"');
-  out.append(tag);
-  out.push_back('"');
-  return out;
 }
 
 // A body's strong validator: 128 bits of XXH3 as 32 hex digits. A validator must change

@@ -1,18 +1,52 @@
 #pragma once
 // The whole configuration as plain data, with DESIGN.md's defaults in the member
-// initialisers. Durations are milliseconds unless the name ends in _s.
+// initialisers. Values are parsed once, by the loader, into the types consumers use
+// (addresses, origins, enums); no consumer re-parses a string. Durations are
+// milliseconds unless the name ends in _s.
 // Thread-safety: plain values; share copies or const references.
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pcproxy::config {
 
 enum class cache_policy { cache, pass, http };
 enum class cache_scope { credential, tenant };
+enum class log_format { json, text };
+enum class log_level { trace, debug, info, warn, error, critical, off };
+
+/// A listening address: "127.0.0.1:8080", "[::1]:8080", "localhost:0".
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+  friend bool operator==(const host_port&, const host_port&) = default;
+};
+
+/// The upstream origin: scheme, host and port, and the spellings requests need.
+struct origin {
+  bool tls = true;
+  std::string host;
+  std::uint16_t port = 443;
+  /// The Host header value: host, plus :port when it is not the scheme's default.
+  std::string authority;
+  /// scheme://authority, as it appears in absolute links.
+  std::string base_url;
+  friend bool operator==(const origin&, const origin&) = default;
+};
+
+/// Parses "HOST:PORT" (an IPv6 host in brackets); nullopt when it is not one.
+std::optional<host_port> parse_host_port(std::string_view text);
+/// Parses an origin URL (http or https, no path beyond "/"). On failure returns nullopt
+/// and says why in `why`.
+std::optional<origin> parse_origin(std::string_view url, std::string& why);
+/// For tests and defaults: the origin of a URL known to be valid (throws otherwise).
+origin origin_of(std::string_view url);
 
 struct upstream_config {
-  std::string url = "https://api.partnercenter.microsoft.com";
+  origin url = origin_of("https://api.partnercenter.microsoft.com");
   std::string ca_file;
   bool tls_verify = true;
   std::string token_file;
@@ -38,11 +72,19 @@ struct circuit_config {
   std::int64_t open_ms = 30000;
 };
 
+/// The persistent tier (tiers/disk_tier): off while `path` is empty.
+struct disk_cache_config {
+  std::string path;  // a directory, created (0700) when missing
+  std::int64_t max_bytes = 4294967296;
+  std::string encryption_key_file;  // 32 random bytes as hex or base64; "" = stored unencrypted
+};
+
 struct cache_config {
   std::int64_t max_bytes = 268435456;
   cache_scope scope = cache_scope::credential;
   std::int64_t stale_if_error_s = 86400;
   std::int64_t single_flight_wait_ms = 60000;
+  disk_cache_config disk;
 };
 
 struct route_config {
@@ -68,16 +110,16 @@ struct admin_config {
 };
 
 struct log_config {
-  std::string level = "info";
-  std::string format = "json";
+  log_level level = log_level::info;
+  log_format format = log_format::json;
   bool access = true;  // one access-log line per request
 };
 
 struct config {
-  std::string listen = "127.0.0.1:8080";
-  std::string admin_listen = "127.0.0.1:9090";
-  std::string public_base_url;
-  std::int64_t threads = 0;  // 0: one per core
+  host_port listen{"127.0.0.1", 8080};
+  host_port admin_listen{"127.0.0.1", 9090};
+  std::string public_base_url;  // http(s)://... as clients reach pcproxy; "" = links are left alone
+  std::int64_t threads = 0;     // 0: one per core
   upstream_config upstream;
   retry_config retry;
   circuit_config circuit;
@@ -95,7 +137,19 @@ struct config {
   }
 };
 
+/// The keys a running process takes on SIGHUP (a key path, or a section ending in
+/// '.'); every other key needs a restart, and a reload says so key by key.
+inline constexpr std::array<std::string_view, 9> live_keys = {
+    "routes",      "retry.",         "circuit.", "cache.stale_if_error_s", "cache.single_flight_wait_ms",
+    "cache.scope", "upstream.token_file", "admin.",   "log."};
+
+/// True when the key `path` ("retry.max_attempts") is one of live_keys.
+bool reloads_live(std::string_view path);
+
 const char* to_string(cache_policy p);
 const char* to_string(cache_scope s);
+const char* to_string(log_format f);
+const char* to_string(log_level l);
+std::string to_string(const host_port& a);
 
 }  // namespace pcproxy::config

@@ -1,5 +1,7 @@
 #include "config/loader.hpp"
 
+#include "core/text.hpp"
+
 #include <boost/program_options.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -12,6 +14,7 @@
 #include <charconv>
 #include <fstream>
 #include <map>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <type_traits>
@@ -27,24 +30,11 @@ config_error::config_error(std::vector<std::string> problems)
     : std::runtime_error(problems.empty() ? "invalid configuration" : problems.front()),
       problems_(std::move(problems)) {}
 
-const char* to_string(cache_policy p) {
-  switch (p) {
-    case cache_policy::cache: return "cache";
-    case cache_policy::pass: return "pass";
-    case cache_policy::http: return "http";
-  }
-  return "pass";
-}
-
-const char* to_string(cache_scope s) {
-  return s == cache_scope::tenant ? "tenant" : "credential";
-}
-
 namespace {
 
 using json_writer = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using core::quoted;
 
 std::string describe(const rapidjson::Value& v) {
   if (v.IsString()) return quoted(v.GetString());
@@ -83,9 +73,9 @@ bool read_json(const rapidjson::Value& v, std::int64_t& out, std::string& why) {
   return true;
 }
 bool read_text(std::string_view s, std::int64_t& out, std::string& why) {
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (ec != std::errc{} || end != s.data() + s.size() || s.empty())
-    return why = quoted(s) + " is not an integer", false;
+  const auto n = core::parse_number<std::int64_t>(s);
+  if (!n) return why = quoted(s) + " is not an integer", false;
+  out = *n;
   return true;
 }
 
@@ -95,9 +85,9 @@ bool read_json(const rapidjson::Value& v, double& out, std::string& why) {
   return true;
 }
 bool read_text(std::string_view s, double& out, std::string& why) {
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (ec != std::errc{} || end != s.data() + s.size() || s.empty())
-    return why = quoted(s) + " is not a number", false;
+  const auto n = core::parse_number<double>(s);
+  if (!n) return why = quoted(s) + " is not a number", false;
+  out = *n;
   return true;
 }
 
@@ -107,6 +97,42 @@ bool read_text(std::string_view s, cache_scope& out, std::string& why) {
   return why = quoted(s) + " is not \"credential\" or \"tenant\"", false;
 }
 bool read_json(const rapidjson::Value& v, cache_scope& out, std::string& why) {
+  std::string s;
+  return read_json(v, s, why) && read_text(s, out, why);
+}
+
+bool read_text(std::string_view s, host_port& out, std::string& why) {
+  auto parsed = parse_host_port(s);
+  if (!parsed) return why = quoted(s) + " is not HOST:PORT", false;
+  out = std::move(*parsed);
+  return true;
+}
+
+bool read_text(std::string_view s, origin& out, std::string& why) {
+  auto parsed = parse_origin(s, why);
+  if (!parsed) return false;
+  out = std::move(*parsed);
+  return true;
+}
+
+bool read_text(std::string_view s, log_format& out, std::string& why) {
+  if (s == "json") return out = log_format::json, true;
+  if (s == "text") return out = log_format::text, true;
+  return why = quoted(s) + " is not \"json\" or \"text\"", false;
+}
+
+bool read_text(std::string_view s, log_level& out, std::string& why) {
+  for (auto level : {log_level::trace, log_level::debug, log_level::info, log_level::warn, log_level::error,
+                     log_level::critical, log_level::off})
+    if (s == to_string(level)) return out = level, true;
+  return why = quoted(s) + " is not one of trace, debug, info, warn, error, critical, off", false;
+}
+
+// Values written as text in JSON too: a JSON string, read as the text form.
+template <typename Value>
+  requires std::is_same_v<Value, host_port> || std::is_same_v<Value, origin> || std::is_same_v<Value, log_format> ||
+           std::is_same_v<Value, log_level>
+bool read_json(const rapidjson::Value& v, Value& out, std::string& why) {
   std::string s;
   return read_json(v, s, why) && read_text(s, out, why);
 }
@@ -173,8 +199,7 @@ bool read_json(const rapidjson::Value& v, std::vector<route_config>& out, std::s
     const auto& r = v[i];
     const std::string at = "[" + std::to_string(i) + "]";
     if (!r.IsObject()) return why = at + ": expected an object, got " + describe(r), false;
-    route_config route;
-    route.ttl_s = 0;
+    route_config route;  // keys left out keep route_config's defaults (ttl_s 3600)
     bool has_path = false;
     for (const auto& m : r.GetObject()) {
       const std::string_view key(m.name.GetString(), m.name.GetStringLength());
@@ -224,6 +249,10 @@ void write_value(json_writer& w, bool v) { w.Bool(v); }
 void write_value(json_writer& w, std::int64_t v) { w.Int64(v); }
 void write_value(json_writer& w, double v) { w.Double(v); }
 void write_value(json_writer& w, cache_scope v) { w.String(to_string(v)); }
+void write_value(json_writer& w, log_format v) { w.String(to_string(v)); }
+void write_value(json_writer& w, log_level v) { w.String(to_string(v)); }
+void write_value(json_writer& w, const host_port& v) { w.String(to_string(v).c_str()); }
+void write_value(json_writer& w, const origin& v) { w.String(v.base_url.c_str()); }
 void write_value(json_writer& w, const std::vector<int>& v) {
   w.StartArray();
   for (int s : v) w.Int(s);
@@ -307,6 +336,9 @@ const std::vector<field>& fields() {
       PCPROXY_FIELD(cache.scope),
       PCPROXY_FIELD(cache.stale_if_error_s),
       PCPROXY_FIELD(cache.single_flight_wait_ms),
+      PCPROXY_FIELD(cache.disk.path),
+      PCPROXY_FIELD(cache.disk.max_bytes),
+      PCPROXY_FIELD(cache.disk.encryption_key_file),
       PCPROXY_FIELD(routes),
       PCPROXY_FIELD(limits.max_header_bytes),
       PCPROXY_FIELD(limits.max_body_bytes),
@@ -415,102 +447,7 @@ void attribute(std::vector<std::string>& problems, const sources& src) {
   }
 }
 
-bool valid_port(std::string_view s, std::uint16_t& port) {
-  unsigned v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || s.empty() || v > 65535) return false;
-  port = static_cast<std::uint16_t>(v);
-  return true;
-}
-
-bool valid_hostname(std::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  return std::all_of(host.begin(), host.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.';
-  });
-}
-
 }  // namespace
-
-std::optional<host_port> parse_host_port(std::string_view text) {
-  host_port out;
-  std::string_view host;
-  std::string_view port;
-  if (text.starts_with('[')) {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return std::nullopt;
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
-      return std::nullopt;
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (!valid_hostname(host)) return std::nullopt;
-  }
-  if (!valid_port(port, out.port)) return std::nullopt;
-  out.host = host;
-  return out;
-}
-
-std::optional<origin> parse_origin(std::string_view url, std::string& why) {
-  origin out;
-  std::string_view rest;
-  if (url.starts_with("https://")) {
-    out.tls = true;
-    out.port = 443;
-    rest = url.substr(8);
-  } else if (url.starts_with("http://")) {
-    out.tls = false;
-    out.port = 80;
-    rest = url.substr(7);
-  } else {
-    why = quoted(url) + " must start with https:// or http://";
-    return std::nullopt;
-  }
-  const auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  if (slash != std::string_view::npos && rest.substr(slash) != "/") {
-    why = quoted(url) + " must be an origin (scheme://host[:port]) without a path";
-    return std::nullopt;
-  }
-  if (authority.find('@') != std::string_view::npos) {
-    why = quoted(url) + " must not carry credentials; use upstream.token_file";
-    return std::nullopt;
-  }
-  if (authority.find_first_of("?#") != std::string_view::npos) {
-    why = quoted(url) + " must not carry a query or fragment";
-    return std::nullopt;
-  }
-  const bool bracketed = authority.starts_with('[');
-  const auto colon = authority.rfind(':');
-  const bool has_port = colon != std::string_view::npos && (!bracketed || colon > authority.find(']'));
-  std::string_view host = has_port ? authority.substr(0, colon) : authority;
-  if (has_port && !valid_port(authority.substr(colon + 1), out.port)) {
-    why = quoted(url) + " has an invalid port";
-    return std::nullopt;
-  }
-  if (bracketed) {
-    if (!host.ends_with(']')) {
-      why = quoted(url) + " has an unterminated IPv6 address";
-      return std::nullopt;
-    }
-    out.host = host.substr(1, host.size() - 2);
-  } else {
-    if (!valid_hostname(host)) {
-      why = quoted(url) + " has an invalid host name";
-      return std::nullopt;
-    }
-    out.host = host;
-  }
-  const bool default_port = out.port == (out.tls ? 443 : 80);
-  out.authority = std::string(host) + (default_port ? "" : ":" + std::to_string(out.port));
-  out.base_url = (out.tls ? "https://" : "http://") + out.authority;
-  return out;
-}
 
 std::vector<std::string> validate(const config& c) {
   std::vector<std::string> problems;
@@ -526,11 +463,8 @@ std::vector<std::string> validate(const config& c) {
             std::string(path) + ": cannot read " + quoted(file) + " (does it exist and is it readable?)");
   };
 
-  check(parse_host_port(c.listen).has_value(), "listen: " + quoted(c.listen) + " is not HOST:PORT");
-  check(parse_host_port(c.admin_listen).has_value(),
-        "admin_listen: " + quoted(c.admin_listen) + " is not HOST:PORT");
-  check(c.listen != c.admin_listen || c.listen.ends_with(":0"),
-        "admin_listen: must differ from listen (" + c.listen + ")");
+  check(c.listen != c.admin_listen || c.listen.port == 0,
+        "admin_listen: must differ from listen (" + to_string(c.listen) + ")");
   if (!c.public_base_url.empty()) {
     const auto scheme_ok = c.public_base_url.starts_with("http://") || c.public_base_url.starts_with("https://");
     check(scheme_ok, "public_base_url: " + quoted(c.public_base_url) + " must start with https:// or http://");
@@ -538,8 +472,6 @@ std::vector<std::string> validate(const config& c) {
   check(c.threads >= 0 && c.threads <= 256,
         "threads: " + std::to_string(c.threads) + " must be between 0 (one per core) and 256");
 
-  std::string why;
-  if (!parse_origin(c.upstream.url, why)) problems.push_back("upstream.url: " + why);
   readable("upstream.ca_file", c.upstream.ca_file);
   readable("upstream.token_file", c.upstream.token_file);
   positive("upstream.connect_timeout_ms", c.upstream.connect_timeout_ms);
@@ -579,6 +511,9 @@ std::vector<std::string> validate(const config& c) {
   check(c.cache.max_bytes >= 0, "cache.max_bytes: must not be negative (0 disables storing)");
   check(c.cache.stale_if_error_s >= 0, "cache.stale_if_error_s: must not be negative");
   check(c.cache.single_flight_wait_ms >= 0, "cache.single_flight_wait_ms: must not be negative");
+  if (!c.cache.disk.path.empty())
+    positive("cache.disk.max_bytes", c.cache.disk.max_bytes);
+  readable("cache.disk.encryption_key_file", c.cache.disk.encryption_key_file);
 
   for (std::size_t i = 0; i < c.routes.size(); ++i) {
     const auto& r = c.routes[i];
@@ -603,11 +538,6 @@ std::vector<std::string> validate(const config& c) {
 
   readable("admin.token_file", c.admin.token_file);
 
-  static constexpr std::array levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-  check(std::find(levels.begin(), levels.end(), c.log.level) != levels.end(),
-        "log.level: " + quoted(c.log.level) + " is not one of trace, debug, info, warn, error, critical, off");
-  check(c.log.format == "json" || c.log.format == "text",
-        "log.format: " + quoted(c.log.format) + " is not \"json\" or \"text\"");
   return problems;
 }
 
@@ -616,23 +546,29 @@ std::string to_json(const config& c) {
   json_writer w(buf);
   w.SetIndent(' ', 2);
   w.StartObject();
-  std::string open_section;
+  // Fields come grouped by section ("cache.disk.path" after "cache.max_bytes"): keep a
+  // stack of the open sections and close or open objects as the path changes.
+  std::vector<std::string_view> open;
   for (const auto& f : fields()) {
-    const auto dot = f.path.find('.');
-    const std::string section = dot == std::string_view::npos ? "" : std::string(f.path.substr(0, dot));
-    if (section != open_section) {
-      if (!open_section.empty()) w.EndObject();
-      if (!section.empty()) {
-        w.Key(section.c_str());
-        w.StartObject();
-      }
-      open_section = section;
+    std::vector<std::string_view> parts;
+    for (std::string_view rest = f.path;;) {
+      const auto dot = rest.find('.');
+      parts.push_back(rest.substr(0, dot));
+      if (dot == std::string_view::npos) break;
+      rest.remove_prefix(dot + 1);
     }
-    const std::string key(dot == std::string_view::npos ? f.path : f.path.substr(dot + 1));
-    w.Key(key.c_str());
+    const std::span sections(parts.data(), parts.size() - 1);
+    std::size_t shared = 0;
+    while (shared < open.size() && shared < sections.size() && open[shared] == sections[shared]) ++shared;
+    for (; open.size() > shared; open.pop_back()) w.EndObject();
+    for (; open.size() < sections.size(); open.push_back(sections[open.size()])) {
+      w.Key(sections[open.size()].data(), static_cast<rapidjson::SizeType>(sections[open.size()].size()));
+      w.StartObject();
+    }
+    w.Key(parts.back().data(), static_cast<rapidjson::SizeType>(parts.back().size()));
     f.write(c, w);
   }
-  if (!open_section.empty()) w.EndObject();
+  for (; !open.empty(); open.pop_back()) w.EndObject();
   w.EndObject();
   return buf.GetString();
 }
@@ -672,6 +608,7 @@ command_line load(int argc, const char* const* argv, const env_lookup& env) {
     ("upstream", po::value<std::string>(), "upstream origin, e.g. https://api.partnercenter.microsoft.com (upstream.url)")
     ("upstream-ca-file", po::value<std::string>(), "extra CA certificates (PEM) to trust for the upstream (upstream.ca_file)")
     ("log-level", po::value<std::string>(), "trace, debug, info, warn, error, critical or off (log.level)")
+    ("cache-disk-path", po::value<std::string>(), "directory of the persistent cache tier; \"\" = off (cache.disk.path)")
     ("check-config", "validate, print the effective configuration, exit")
     ("probe", po::value<std::string>(), "GET an http:// URL (e.g. http://127.0.0.1:9090/healthz) and exit 0 on a 2xx: for container health checks")
     ("help,h", "show this help and exit")
@@ -726,12 +663,13 @@ command_line load(int argc, const char* const* argv, const env_lookup& env) {
     if (auto v = env(name)) apply_text(c, f.path, *v, name, src, errors);
   }
 
-  static constexpr std::array<std::pair<const char*, std::string_view>, 5> cli = {{
+  static constexpr std::array<std::pair<const char*, std::string_view>, 6> cli = {{
       {"listen", "listen"},
       {"admin-listen", "admin_listen"},
       {"upstream", "upstream.url"},
       {"upstream-ca-file", "upstream.ca_file"},
       {"log-level", "log.level"},
+      {"cache-disk-path", "cache.disk.path"},
   }};
   for (const auto& [flag, path] : cli)
     if (vm.count(flag))

@@ -55,24 +55,4 @@ std::vector<std::string> changed_keys(const config& a, const config& b);
 /// contents (tokens) are never read into the config and so never printed.
 std::string to_json(const config& c);
 
-// Parsed forms of the address-like values (validated by load()).
-struct host_port {
-  std::string host;
-  std::uint16_t port = 0;
-};
-std::optional<host_port> parse_host_port(std::string_view text);
-
-struct origin {
-  bool tls = true;
-  std::string host;
-  std::uint16_t port = 443;
-  /// The Host header value: host, plus :port when it is not the scheme's default.
-  std::string authority;
-  /// scheme://authority, as it appears in absolute links.
-  std::string base_url;
-};
-/// Parses an origin URL (http or https, no path beyond "/"). On failure returns nullopt
-/// and says why in `why`.
-std::optional<origin> parse_origin(std::string_view url, std::string& why);
-
 }  // namespace pcproxy::config

@@ -4,12 +4,13 @@
 #include "cache/key.hpp"
 #include "core/error_body.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 #include <openssl/crypto.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <charconv>
+#include <algorithm>
 #include <map>
 
 #ifndef PCPROXY_VERSION
@@ -65,6 +66,54 @@ const char* freshness_name(cache::freshness f) {
   return "expired";
 }
 
+// Every tier's own statistics, labelled by tier: memory, disk, shared.
+void render_tier_metrics(core::exposition_writer& w, const cache::tiered& store) {
+  std::vector<std::pair<const char*, cache::tier_stats>> tiers;
+  for (const auto* t : store.tiers()) tiers.emplace_back(t->name(), t->stats());
+  const auto gauge = [&](const char* name, const char* help, auto value) {
+    w.family(name, "gauge", help);
+    for (const auto& [tier, s] : tiers) w.sample(name, {{"tier", tier}}, std::uint64_t{value(s)});
+  };
+  const auto counter = [&](const char* name, const char* help, auto value) {
+    w.family(name, "counter", help);
+    for (const auto& [tier, s] : tiers) w.sample(name, {{"tier", tier}}, std::uint64_t{value(s)});
+  };
+  gauge("pcproxy_cache_tier_entries", "Entries held by each cache tier.", [](const auto& s) { return s.entries; });
+  gauge("pcproxy_cache_tier_bytes", "Bytes each cache tier holds, as charged against its max_bytes.",
+        [](const auto& s) { return s.bytes; });
+  gauge("pcproxy_cache_tier_max_bytes", "Each cache tier's byte limit.", [](const auto& s) { return s.max_bytes; });
+  gauge("pcproxy_cache_tier_up", "1 while the tier works, 0 while it is failing (see /admin/cache).",
+        [](const auto& s) { return s.state == "ok" ? 1u : 0u; });
+  w.family("pcproxy_cache_tier_reads_total", "counter", "Lookups in each cache tier, by result.");
+  for (const auto& [tier, s] : tiers) {
+    w.sample("pcproxy_cache_tier_reads_total", {{"tier", tier}, {"result", "hit"}}, s.hits);
+    w.sample("pcproxy_cache_tier_reads_total", {{"tier", tier}, {"result", "miss"}}, s.misses);
+  }
+  counter("pcproxy_cache_tier_writes_total", "Entries written to each cache tier.", [](const auto& s) { return s.writes; });
+  counter("pcproxy_cache_tier_dropped_writes_total", "Writes a cache tier dropped because its queue was full.",
+          [](const auto& s) { return s.dropped_writes; });
+  counter("pcproxy_cache_tier_errors_total", "Failed cache tier operations (I/O, corrupt entries, timeouts).",
+          [](const auto& s) { return s.errors; });
+  counter("pcproxy_cache_tier_evictions_total", "Entries each cache tier removed to stay within its max_bytes.",
+          [](const auto& s) { return s.evictions; });
+}
+
+void tier_members(json_writer& w, const char* name, const cache::tier_stats& s) {
+  w.StartObject();
+  member(w, "name", name);
+  member(w, "state", s.state);
+  member(w, "entries", std::uint64_t{s.entries});
+  member(w, "bytes", std::uint64_t{s.bytes});
+  member(w, "max_bytes", std::uint64_t{s.max_bytes});
+  member(w, "hits", s.hits);
+  member(w, "misses", s.misses);
+  member(w, "writes", s.writes);
+  member(w, "dropped_writes", s.dropped_writes);
+  member(w, "errors", s.errors);
+  member(w, "evictions", s.evictions);
+  w.EndObject();
+}
+
 }  // namespace
 
 admin_handler::admin_handler(std::shared_ptr<const pipeline> proxy,
@@ -93,7 +142,7 @@ awaitable<server::response> admin_handler::handle(const server::request& req, co
   if (path == "/metrics" && req.method() == http::verb::get) co_return metrics();
   if (path == "/admin/cache") {
     if (req.method() == http::verb::get) co_return cache_listing(query);
-    if (req.method() == http::verb::delete_) co_return purge(query);
+    if (req.method() == http::verb::delete_) co_return co_await purge(query);
     auto res = admin_error(405, core::error_code_number::method_not_allowed, "/admin/cache takes GET or DELETE");
     res.fields.set(http::field::allow, "GET, DELETE");
     co_return res;
@@ -108,26 +157,22 @@ server::response admin_handler::metrics() const {
   proxy_->metrics().render(w);
 
   const auto& store = *proxy_->store();
-  const auto stats = store.stats();
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_route;  // entries, bytes
-  store.for_each([&](const cache::cache_key&, const cache::entry& e) {
-    auto& [entries, bytes] = by_route[e.route];
-    ++entries;
-    bytes += cache::charged_bytes(e);
-  });
+  const auto memory = store.memory().stats();
+  const auto by_route = store.memory().usage_by_route();
   const auto routes = proxy_->stats();
   w.family("pcproxy_cache_hits_total", "counter", "Requests answered fresh from the cache, by route.");
   for (const auto& r : routes) w.sample("pcproxy_cache_hits_total", {{"route", r.path}}, r.hits);
   w.family("pcproxy_cache_misses_total", "counter", "Requests of cached routes that went upstream, by route.");
   for (const auto& r : routes) w.sample("pcproxy_cache_misses_total", {{"route", r.path}}, r.misses);
-  w.family("pcproxy_cache_entries", "gauge", "Stored responses, by route.");
-  for (const auto& [route, v] : by_route) w.sample("pcproxy_cache_entries", {{"route", route}}, std::uint64_t{v.first});
-  w.family("pcproxy_cache_bytes", "gauge", "Bytes charged for stored responses, by route.");
-  for (const auto& [route, v] : by_route) w.sample("pcproxy_cache_bytes", {{"route", route}}, std::uint64_t{v.second});
-  w.family("pcproxy_cache_max_bytes", "gauge", "The cache's byte limit (cache.max_bytes).");
-  w.sample("pcproxy_cache_max_bytes", {}, std::uint64_t{stats.max_bytes});
-  w.family("pcproxy_cache_evictions_total", "counter", "Stored responses evicted to stay within cache.max_bytes.");
-  w.sample("pcproxy_cache_evictions_total", {}, stats.evictions);
+  w.family("pcproxy_cache_entries", "gauge", "Responses stored in memory, by route.");
+  for (const auto& [route, u] : by_route) w.sample("pcproxy_cache_entries", {{"route", route}}, std::uint64_t{u.entries});
+  w.family("pcproxy_cache_bytes", "gauge", "Bytes charged for responses stored in memory, by route.");
+  for (const auto& [route, u] : by_route) w.sample("pcproxy_cache_bytes", {{"route", route}}, std::uint64_t{u.bytes});
+  w.family("pcproxy_cache_max_bytes", "gauge", "The memory tier's byte limit (cache.max_bytes).");
+  w.sample("pcproxy_cache_max_bytes", {}, std::uint64_t{memory.max_bytes});
+  w.family("pcproxy_cache_evictions_total", "counter", "Responses evicted from memory to stay within cache.max_bytes.");
+  w.sample("pcproxy_cache_evictions_total", {}, memory.evictions);
+  render_tier_metrics(w, store);
   w.family("pcproxy_single_flight_waiters", "gauge", "Requests waiting for an identical request's upstream answer.");
   w.sample("pcproxy_single_flight_waiters", {}, std::uint64_t{proxy_->single_flight_waiters()});
 
@@ -169,12 +214,14 @@ server::response admin_handler::metrics() const {
 server::response admin_handler::cache_listing(std::string_view query) const {
   std::size_t limit = 100;
   if (auto v = query_param(query, "limit")) {
-    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
-    if (ec != std::errc{} || end != v->data() + v->size() || limit > 100000)
+    const auto n = core::parse_number<std::size_t>(*v);
+    if (!n || *n > 100000)
       return admin_error(400, core::error_code_number::bad_request, "limit must be a number from 0 to 100000");
+    limit = *n;
   }
   const auto& store = *proxy_->store();
-  const auto stats = store.stats();
+  const auto stats = store.memory().stats();
+  const auto by_route = store.memory().usage_by_route();
   const auto now = proxy_->clock()->now();
 
   rapidjson::StringBuffer buf;
@@ -185,6 +232,10 @@ server::response admin_handler::cache_listing(std::string_view query) const {
   member(w, "max_bytes", std::uint64_t{stats.max_bytes});
   member(w, "evictions", stats.evictions);
   member(w, "single_flight_waiters", std::uint64_t{proxy_->single_flight_waiters()});
+  w.Key("tiers");
+  w.StartArray();
+  for (const auto* t : store.tiers()) tier_members(w, t->name(), t->stats());
+  w.EndArray();
 
   std::uint64_t hits = 0, misses = 0;
   w.Key("routes");
@@ -192,18 +243,13 @@ server::response admin_handler::cache_listing(std::string_view query) const {
   for (const auto& r : proxy_->stats()) {
     hits += r.hits;
     misses += r.misses;
-    std::size_t entries = 0, bytes = 0;
-    store.for_each([&](const cache::cache_key&, const cache::entry& e) {
-      if (e.route == r.path) {
-        ++entries;
-        bytes += cache::charged_bytes(e);
-      }
-    });
+    const auto usage = by_route.find(r.path);
+    const auto in_memory = usage == by_route.end() ? cache::memory_tier::route_usage{} : usage->second;
     w.StartObject();
     member(w, "path", r.path);
     member(w, "policy", config::to_string(r.policy));
-    member(w, "entries", std::uint64_t{entries});
-    member(w, "bytes", std::uint64_t{bytes});
+    member(w, "entries", std::uint64_t{in_memory.entries});
+    member(w, "bytes", std::uint64_t{in_memory.bytes});
     member(w, "hits", r.hits);
     member(w, "misses", r.misses);
     member(w, "stale", r.stale);
@@ -219,38 +265,45 @@ server::response admin_handler::cache_listing(std::string_view query) const {
   // continuation token and no query string is held, so none can be shown.
   w.Key("items");
   w.StartArray();
-  std::size_t listed = 0;
-  store.for_each([&](const cache::cache_key& key, const cache::entry& e) {
-    if (listed++ >= limit) return;
+  for (const auto& [key, e] : store.memory().list(limit)) {
     w.StartObject();
     member(w, "key", core::to_hex(key.digest, 8));
-    member(w, "scope", e.scope);
-    member(w, "path", e.path);
-    member(w, "route", e.route);
-    member(w, "status", std::uint64_t{e.status});
-    member(w, "bytes", std::uint64_t{cache::charged_bytes(e)});
-    member(w, "age_s", std::int64_t{cache::age(e, now).count()});
-    member(w, "ttl_s", std::int64_t{cache::time_to_live(e, now).count()});
-    member(w, "state", freshness_name(cache::classify(e, now)));
-    member(w, "etag", e.validator);
+    member(w, "scope", e->scope);
+    member(w, "path", e->path);
+    member(w, "route", e->route);
+    member(w, "status", std::uint64_t{e->status});
+    member(w, "bytes", std::uint64_t{cache::charged_bytes(*e)});
+    member(w, "age_s", std::int64_t{cache::age(*e, now).count()});
+    member(w, "ttl_s", std::int64_t{cache::time_to_live(*e, now).count()});
+    member(w, "state", freshness_name(cache::classify(*e, now)));
+    member(w, "etag", e->validator);
     w.EndObject();
-  });
+  }
   w.EndArray();
   w.EndObject();
   return server::json_response(200, buf.GetString());
 }
 
-server::response admin_handler::purge(std::string_view query) const {
-  const auto prefix = query_param(query, "prefix");
-  const auto scope = query_param(query, "scope");
-  if (prefix && !prefix->starts_with('/'))
-    return admin_error(400, core::error_code_number::bad_request, "prefix must be a path starting with /");
-  const auto purged = proxy_->store()->erase_if([&](const cache::entry& e) {
-    return (!prefix || e.path.starts_with(*prefix)) && (!scope || e.scope == *scope);
-  });
-  core::logger("admin")->info("purged {} cache entries (prefix {}, scope {})", purged, prefix.value_or("any"),
-                              scope.value_or("any"));
-  return server::json_response(200, "{\"purged\":" + std::to_string(purged) + "}");
+awaitable<server::response> admin_handler::purge(std::string_view query) const {
+  cache::purge_filter filter;
+  filter.scope = query_param(query, "scope");
+  filter.path_prefix = query_param(query, "prefix");
+  if (filter.path_prefix && !filter.path_prefix->starts_with('/'))
+    co_return admin_error(400, core::error_code_number::bad_request, "prefix must be a path starting with /");
+  const auto described = filter.describe();
+  const auto results = co_await proxy_->store()->purge(std::move(filter));
+  // The tiers hold copies of the same pages: "purged" is the most any tier removed.
+  std::size_t purged = 0;
+  std::string per_tier;
+  for (const auto& [tier, result] : results) {
+    purged = std::max(purged, result.purged);
+    per_tier += std::string(per_tier.empty() ? "" : ",") + "\"" + tier->name() + "\":" + std::to_string(result.purged);
+    if (result.failure != cache::tier_failure::none)
+      core::logger("admin")->warn("purge of {} in the {} tier failed: {}", described, tier->name(),
+                                  cache::to_string(result.failure));
+  }
+  core::logger("admin")->info("purged {} cache entries ({})", purged, described);
+  co_return server::json_response(200, "{\"purged\":" + std::to_string(purged) + ",\"tiers\":{" + per_tier + "}}");
 }
 
 }  // namespace pcproxy::proxy

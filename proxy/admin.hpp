@@ -2,7 +2,7 @@
 // The admin listener's endpoints beyond /healthz and /readyz (which server/ answers):
 //   GET    /metrics                            Prometheus text format 0.0.4
 //   GET    /admin/cache[?limit=N]              statistics and entries (no secrets)
-//   DELETE /admin/cache[?prefix=P][&scope=S]   purge all, by path prefix, by scope
+//   DELETE /admin/cache[?prefix=P][&scope=S]   purge all, by path prefix, by scope, in every tier
 // With admin.token_file set, /metrics and /admin/* need "Authorization: Bearer <token>".
 // Without one, /admin/* is refused when the admin listener is not on loopback.
 // Thread-safety: handle() runs concurrently.
@@ -29,7 +29,7 @@ public:
 private:
   server::response metrics() const;
   server::response cache_listing(std::string_view query) const;
-  server::response purge(std::string_view query) const;
+  awaitable<server::response> purge(std::string_view query) const;
 
   std::shared_ptr<const pipeline> proxy_;
   std::shared_ptr<const upstream::resilient_transport> resilience_;  // null when upstream is injected

@@ -1,20 +1,19 @@
 #pragma once
 // The request pipeline behind the server's handler interface (DESIGN.md "Request
-// pipeline"): credentials -> correlation -> route policy -> scope and cache key ->
-// store (fresh, stale-while-revalidate, stale-if-error) -> single flight -> upstream,
-// and the response with its validator, cache, correlation and timing headers. Every
-// request leaves a record for metrics and the access log.
+// pipeline"), as an orchestrator that reads top to bottom: credentials -> correlation
+// ids -> route and its policy -> scope and cache key -> the tiered store (fresh,
+// stale-while-revalidate, stale-if-error) -> the fetcher (single flight, upstream,
+// revalidation) -> the response with its validator, cache, correlation and timing
+// headers. Every request leaves a record for metrics and the access log.
 // Thread-safety: handle() runs concurrently; apply() swaps the reloadable settings
 // atomically (requests in flight finish with the settings they started with).
-#include "cache/store.hpp"
+#include "cache/tiered.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "proxy/responses.hpp"
 #include "proxy/router.hpp"
-#include "proxy/single_flight.hpp"
 #include "proxy/telemetry.hpp"
 #include "proxy/token_file.hpp"
-#include "proxy/token_verdicts.hpp"
 #include "server/handler.hpp"
 #include "upstream/client.hpp"
 
@@ -25,27 +24,17 @@
 
 namespace pcproxy::proxy {
 
-/// What one upstream fetch produced, shared by a single flight's leader and followers.
-struct fetched {
-  std::shared_ptr<const cache::entry> response;  // upstream's answer as an immutable entry
-  bool stored = false;                           // `response` is in the store
-  bool revalidated = false;                      // upstream confirmed the stored bytes
-  upstream::failure error = upstream::failure::none;
-  std::string detail;
-  std::optional<std::chrono::milliseconds> retry_after;
-  upstream::correlation sent;
-  std::vector<upstream::attempt_record> attempts;  // upstream attempts made for it
-};
-
 struct call;
-struct fetch_plan;
-struct identity;
+class entry_builder;
+class fetcher;
+class token_verdicts;
 
 class pipeline final : public server::request_handler, public std::enable_shared_from_this<pipeline> {
 public:
   pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
-           std::shared_ptr<cache::store> store, std::shared_ptr<const core::clock> clock,
+           std::shared_ptr<cache::tiered> store, std::shared_ptr<const core::clock> clock,
            upstream::random_source random);
+  ~pipeline() override;
 
   awaitable<server::response> handle(const server::request& req,
                                      const server::request_info& info) override;
@@ -60,10 +49,10 @@ public:
     std::uint64_t hits = 0, misses = 0, stale = 0, revalidated = 0, bypassed = 0;
   };
   std::vector<route_stats> stats() const;
-  std::size_t single_flight_waiters() const { return flights_.waiting(); }
-  const std::shared_ptr<cache::store>& store() const { return store_; }
+  std::size_t single_flight_waiters() const;
+  const std::shared_ptr<cache::tiered>& store() const { return store_; }
   const std::shared_ptr<const core::clock>& clock() const { return clock_; }
-  const traffic_metrics& metrics() const { return metrics_; }
+  const traffic_metrics& metrics() const { return *metrics_; }
 
   /// The admin token (admin.token_file): whether one is set, and whether `bearer`
   /// ("Bearer <token>") is it, compared in constant time.
@@ -80,27 +69,13 @@ private:
     std::shared_ptr<token_file> injected_token;
     std::shared_ptr<token_file> admin_token;
   };
-  using flights = single_flight<cache::cache_key, fetched, cache::cache_key_hash>;
-  struct outcome {
-    std::shared_ptr<const fetched> result;
-    bool own = false;  // this request's own upstream call (not a flight leader's)
-  };
 
   awaitable<server::response> process(call& c);
+  void identify(call& c) const;
   server::response missing_credentials(call& c, bool token_file_configured) const;
   awaitable<server::response> serve_from_cache(call& c);
   awaitable<server::response> forward(call& c);
   void finish(call& c, server::response& res, const server::request_info& info);
-  fetch_plan plan_for(const call& c, const cache::cache_key& key,
-                      std::shared_ptr<const cache::entry> stored, bool store_allowed) const;
-  awaitable<outcome> fetch_collapsed(const fetch_plan& plan);
-  awaitable<std::shared_ptr<const fetched>> fetch(const fetch_plan& plan);
-  void refresh_in_background(fetch_plan plan, net::any_io_executor executor);
-  void note_verdict(const identity& who, std::string_view authorization, unsigned status);
-  /// A copy of `stale` fresh from `now` (with `ttl` when the revalidating answer gave one).
-  std::shared_ptr<const cache::entry> refreshed(const cache::entry& stale, core::sys_time now,
-                                                std::optional<std::chrono::seconds> ttl) const;
-  std::shared_ptr<const std::string> rewrite_links(std::string body) const;
   /// The response for a stored (or just fetched) entry: 304 when the client's
   /// If-None-Match matches, the body otherwise, stamped with `label`.
   server::response respond(call& c, const cache::entry& e, cache_result label, std::string_view cache_status) const;
@@ -109,15 +84,15 @@ private:
              std::string_view cache_status) const;
 
   const config::config settings_;  // as at start: the keys that need a restart
-  const std::string upstream_base_url_;
   const std::shared_ptr<upstream::transport> upstream_;
-  const std::shared_ptr<cache::store> store_;
+  const std::shared_ptr<cache::tiered> store_;
   const std::shared_ptr<const core::clock> clock_;
   const upstream::random_source random_;
-  traffic_metrics metrics_;
+  const std::shared_ptr<traffic_metrics> metrics_;
+  const std::shared_ptr<token_verdicts> verdicts_;
+  const std::shared_ptr<const entry_builder> builder_;
+  const std::shared_ptr<fetcher> fetcher_;
   std::atomic<std::shared_ptr<const live_state>> live_;
-  token_verdicts verdicts_;
-  flights flights_;
 };
 
 }  // namespace pcproxy::proxy

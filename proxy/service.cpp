@@ -12,11 +12,10 @@ namespace {
 
 // An admin listener others can reach needs a token for /admin/*.
 bool admin_exposed(const config::config& settings) {
-  const auto where = config::parse_host_port(settings.admin_listen);
-  if (!where) return true;
-  if (where->host == "localhost") return false;
+  const auto& host = settings.admin_listen.host;
+  if (host == "localhost") return false;
   error_code ec;
-  const auto address = net::ip::make_address(where->host, ec);
+  const auto address = net::ip::make_address(host, ec);
   return ec || !address.is_loopback();
 }
 
@@ -38,7 +37,8 @@ service::service(const config::config& settings, std::shared_ptr<upstream::resil
 
 service::service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                  std::shared_ptr<const core::clock> clock)
-    : store_(std::make_shared<cache::store>(static_cast<std::size_t>(settings.cache.max_bytes))),
+    : store_(std::make_shared<cache::tiered>(
+          std::make_shared<cache::memory_tier>(static_cast<std::size_t>(settings.cache.max_bytes), clock))),
       proxy_(std::make_shared<pipeline>(settings, std::move(upstream), store_, std::move(clock),
                                         upstream::id_random())),
       admin_(std::make_shared<proxy::admin_handler>(proxy_, nullptr, admin_exposed(settings))),
@@ -59,7 +59,8 @@ void service::set_connection_gauge(std::function<std::size_t()> gauge) { admin_-
 std::string service::not_ready_reason() const {
   if (!not_ready_while_circuit_open_ || !resilience_) return {};
   if (resilience_->stats().circuit != upstream::circuit_breaker::state::open) return {};
-  if (store_->stats().entries > 0) return {};  // stale pages can still be served
+  for (const auto* t : store_->tiers())
+    if (t->stats().entries > 0) return {};  // stale pages can still be served
   return "the upstream circuit is open and nothing is cached";
 }
 

@@ -3,7 +3,7 @@
 // store, the request pipeline and the admin handler. app/main.cpp (and the integration
 // tests) hand the two handlers to server::server.
 // Thread-safety: construct once at start-up; the handlers are thread-safe.
-#include "cache/store.hpp"
+#include "cache/tiered.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "core/net.hpp"
@@ -36,7 +36,7 @@ public:
 
   std::shared_ptr<server::request_handler> proxy_handler() const;
   std::shared_ptr<server::request_handler> admin_handler() const;
-  const std::shared_ptr<cache::store>& store() const { return store_; }
+  const std::shared_ptr<cache::tiered>& store() const { return store_; }
   const pipeline& requests() const { return *proxy_; }
 
   /// A reload: the settings that can change while running (the rest is logged as
@@ -57,7 +57,7 @@ private:
           std::shared_ptr<const core::clock> clock);
 
   std::shared_ptr<upstream::resilient_transport> resilience_;
-  std::shared_ptr<cache::store> store_;
+  std::shared_ptr<cache::tiered> store_;
   std::shared_ptr<pipeline> proxy_;
   std::shared_ptr<proxy::admin_handler> admin_;
   std::atomic<bool> not_ready_while_circuit_open_{false};

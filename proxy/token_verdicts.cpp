@@ -41,6 +41,11 @@ void token_verdicts::reject(std::string_view authorization) {
   until_.erase(digest);
 }
 
+void token_verdicts::record(std::string_view authorization, unsigned status, std::optional<core::sys_time> expires) {
+  if (status >= 200 && status < 300) accept(authorization, expires);
+  if (status == 401 || status == 403) reject(authorization);
+}
+
 std::size_t token_verdicts::size() const {
   std::lock_guard lock(mutex_);
   return until_.size();

@@ -30,6 +30,10 @@ public:
   /// Forgets the value (upstream answered 401 or 403 to it).
   void reject(std::string_view authorization);
 
+  /// Upstream's answer to a request with this value: 2xx accepts it (until `expires`),
+  /// 401 and 403 reject it, anything else says nothing about it.
+  void record(std::string_view authorization, unsigned status, std::optional<core::sys_time> expires);
+
   std::size_t size() const;
 
 private:

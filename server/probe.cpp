@@ -1,6 +1,6 @@
 #include "server/probe.hpp"
 
-#include "config/loader.hpp"
+#include "config/config.hpp"
 #include "core/net.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>

@@ -112,8 +112,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
         std::shared_ptr<request_handler> admin)
       : ioc(io),
         limits(settings.limits),
-        listen(*config::parse_host_port(settings.listen)),
-        admin_listen(*config::parse_host_port(settings.admin_listen)),
+        listen(settings.listen),
+        admin_listen(settings.admin_listen),
         proxy_handler(std::move(proxy)),
         admin_handler(std::move(admin)),
         grace_timer(net::make_strand(io)),

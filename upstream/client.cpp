@@ -67,11 +67,8 @@ failure classify_io(const error_code& ec) {
 struct client::impl : std::enable_shared_from_this<client::impl> {
   impl(net::io_context& io, const config::upstream_config& s, unsigned io_threads)
       : settings(s),
-        single_threaded(io_threads == 1) {
-    std::string why;
-    auto parsed = config::parse_origin(s.url, why);
-    if (!parsed) throw std::runtime_error("upstream.url: " + why);
-    target = *parsed;
+        single_threaded(io_threads == 1),
+        target(s.url) {
     if (target.tls) configure_tls();
     connections.emplace(io, tls_context ? &*tls_context : nullptr, static_cast<std::size_t>(s.max_connections),
                         single_threaded);

@@ -3,7 +3,7 @@
 // for a Partner Center-sized small page (4 KiB) and a large one (1 MiB), on 1 and 2
 // threads. Figures go to bench/RESULTS.md.
 #include "cache/key.hpp"
-#include "cache/store.hpp"
+#include "cache/memory_tier.hpp"
 #include "cache/validator.hpp"
 #include "config/config.hpp"
 #include "proxy/service.hpp"
@@ -42,19 +42,23 @@ void BM_CorrelationForRequest(benchmark::State& state) {
 }
 BENCHMARK(BM_CorrelationForRequest);
 
-// A shared store of entries with `body_bytes` bodies; every thread looks them up.
+// A shared memory tier of entries with `body_bytes` bodies; every thread looks them up.
 void BM_StoreHit(benchmark::State& state) {
-  static std::unique_ptr<cache::store> store;
+  static std::unique_ptr<cache::memory_tier> store;
   static std::vector<cache::cache_key> keys;
   if (state.thread_index() == 0) {
-    store = std::make_unique<cache::store>(std::size_t{1} << 32);
+    const auto clock = std::make_shared<core::system_clock>();
+    store = std::make_unique<cache::memory_tier>(std::size_t{1} << 32, clock);
     keys.clear();
     for (int i = 0; i < 256; ++i) {
       auto e = std::make_shared<cache::entry>();
-      e->header_block = std::make_shared<const std::string>("Content-Type: application/json\r\n");
+      e->headers = {{"Content-Type", "application/json"}};
+      cache::seal(*e);
       e->body = std::make_shared<const std::string>(static_cast<std::size_t>(state.range(0)), 'x');
+      e->revalidated_at = e->stored_at = clock->now();
+      e->rules.ttl = std::chrono::hours(24);
       keys.push_back(cache::derive_key({"c-x", "GET", "/v1/customers/usagerecords", std::to_string(i), "", "", ""}));
-      store->insert(keys.back(), e);
+      store->put(keys.back(), e);
     }
   }
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 97;

@@ -250,13 +250,13 @@ TEST_F(Admin, PurgesAllByPrefixOrByScope) {
   auto purge = [&](const std::string& query) {
     return http_request(proxy.admin_port(), "DELETE", "/admin/cache" + query).body;
   };
-  EXPECT_EQ(purge("?prefix=/v1/customers/usage"), "{\"purged\":3}");
+  EXPECT_EQ(purge("?prefix=/v1/customers/usage"), "{\"purged\":3,\"tiers\":{\"memory\":3}}");
   fill();
   const auto bob_scope = cache::credential_scope("Bearer bob-token");  // as /admin/cache lists it
   EXPECT_THAT(http_get(proxy.admin_port(), "/admin/cache").body, HasSubstr(bob_scope));
-  EXPECT_EQ(purge("?scope=" + bob_scope), "{\"purged\":1}");
-  EXPECT_EQ(purge("?prefix=/v1/other"), "{\"purged\":0}");
-  EXPECT_EQ(purge(""), "{\"purged\":2}");
+  EXPECT_EQ(purge("?scope=" + bob_scope), "{\"purged\":1,\"tiers\":{\"memory\":1}}");
+  EXPECT_EQ(purge("?prefix=/v1/other"), "{\"purged\":0,\"tiers\":{\"memory\":0}}");
+  EXPECT_EQ(purge(""), "{\"purged\":2,\"tiers\":{\"memory\":2}}");
   EXPECT_EQ(http_get(proxy.port(), usage, alice).header("X-Cache"), "MISS");
   EXPECT_EQ(http_request(proxy.admin_port(), "DELETE", "/admin/cache?prefix=nope").status, 400);
   EXPECT_EQ(http_request(proxy.admin_port(), "POST", "/admin/cache").status, 405);

@@ -61,7 +61,7 @@ TEST_F(Paging, ASecondWalkIsServedFromTheCache) {
     EXPECT_EQ(page.header("Content-Type"), "application/json; charset=utf-8");
     EXPECT_EQ(page.header("MS-ServerId"), "fake-partner-center-1");  // stored upstream headers
   }
-  EXPECT_EQ(proxy.service().store()->stats().entries, 3u);
+  EXPECT_EQ(proxy.service().store()->memory().stats().entries, 3u);
 }
 
 TEST_F(Paging, MissThenHitIsVisibleInTheHeaders) {
@@ -145,13 +145,13 @@ TEST_F(Paging, PassThroughRoutesAreForwardedEveryTime) {
   EXPECT_EQ(second.header("X-Cache"), "BYPASS");
   EXPECT_THAT(second.header("Cache-Status"), HasSubstr("fwd=bypass"));
   EXPECT_EQ(fake.count("/v1/customers"), 2u);
-  EXPECT_EQ(proxy.service().store()->stats().entries, 0u);
+  EXPECT_EQ(proxy.service().store()->memory().stats().entries, 0u);
 }
 
 TEST_F(Paging, PostIsForwardedNotCachedAndInvalidatesThePath) {
   http_get(proxy.port(), usage, alice);
   http_get(proxy.port(), usage, bob);
-  ASSERT_EQ(proxy.service().store()->stats().entries, 2u);
+  ASSERT_EQ(proxy.service().store()->memory().stats().entries, 2u);
 
   const auto post = http_request(proxy.port(), "POST", usage, alice, R"({"refresh":true})");
   EXPECT_EQ(post.status, 201);

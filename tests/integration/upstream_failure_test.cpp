@@ -38,7 +38,7 @@ TEST(UpstreamFailure, AnUnreachableUpstreamGives502WithTheReason) {
   EXPECT_THAT(res.body, HasSubstr("cannot connect to 127.0.0.1"));
   EXPECT_THAT(res.body, HasSubstr("\"source\":\"pcproxy\""));
   EXPECT_THAT(res.body, HasSubstr("\"correlationId\":\"" + res.header("MS-CorrelationId") + "\""));
-  EXPECT_EQ(proxy.service().store()->stats().entries, 0u);
+  EXPECT_EQ(proxy.service().store()->memory().stats().entries, 0u);
 }
 
 TEST(UpstreamFailure, AnUpstreamTooSlowForTheTryTimeoutGives504) {
@@ -88,7 +88,7 @@ TEST(UpstreamFailure, UpstreamErrorsPassThroughUnchangedAndAreNotStored) {
   EXPECT_EQ(first.body, direct.body);
   EXPECT_EQ(second.header("X-Cache"), "MISS");
   EXPECT_EQ(fake.count(), 3u);  // direct + both proxied: the 400 was never served from cache
-  EXPECT_EQ(proxy.service().store()->stats().entries, 0u);
+  EXPECT_EQ(proxy.service().store()->memory().stats().entries, 0u);
 }
 
 TEST(UpstreamFailure, TheUpstreamsOwn401PassesThroughUnchanged) {
@@ -101,7 +101,7 @@ TEST(UpstreamFailure, TheUpstreamsOwn401PassesThroughUnchanged) {
   EXPECT_EQ(res.status, 401);
   EXPECT_EQ(res.body, direct.body);
   EXPECT_THAT(res.body, HasSubstr("\"source\":\"PartnerFD\""));
-  EXPECT_EQ(proxy.service().store()->stats().entries, 0u);
+  EXPECT_EQ(proxy.service().store()->memory().stats().entries, 0u);
 }
 
 TEST(UpstreamConnections, KeepAliveConnectionsToUpstreamAreReused) {

@@ -13,10 +13,10 @@ namespace pcproxy::testing {
 
 config::config test_config(const std::string& upstream_url) {
   config::config c;
-  c.listen = "127.0.0.1:0";
-  c.admin_listen = "127.0.0.1:0";
+  c.listen = {"127.0.0.1", 0};
+  c.admin_listen = {"127.0.0.1", 0};
   c.threads = 2;
-  c.upstream.url = upstream_url;
+  c.upstream.url = config::origin_of(upstream_url);
   c.upstream.connect_timeout_ms = 2000;
   c.upstream.try_timeout_ms = 5000;
   c.upstream.deadline_ms = 10000;

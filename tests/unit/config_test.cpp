@@ -43,9 +43,9 @@ std::vector<std::string> problems_of(std::vector<std::string> args, const fake_e
 
 TEST(Config, DefaultsMatchTheDesignReference) {
   const auto c = load_args({}).settings;
-  EXPECT_EQ(c.listen, "127.0.0.1:8080");
-  EXPECT_EQ(c.admin_listen, "127.0.0.1:9090");
-  EXPECT_EQ(c.upstream.url, "https://api.partnercenter.microsoft.com");
+  EXPECT_EQ(to_string(c.listen), "127.0.0.1:8080");
+  EXPECT_EQ(to_string(c.admin_listen), "127.0.0.1:9090");
+  EXPECT_EQ(c.upstream.url.base_url, "https://api.partnercenter.microsoft.com");
   EXPECT_TRUE(c.upstream.tls_verify);
   EXPECT_EQ(c.upstream.deadline_ms, 120000);
   EXPECT_EQ(c.retry.statuses, (std::vector<int>{408, 429, 500, 502, 503, 504}));
@@ -66,11 +66,11 @@ TEST(Config, PrecedenceIsFlagsThenEnvironmentThenFileThenDefaults) {
   env.vars["PCPROXY_LISTEN"] = "127.0.0.1:1002";
   env.vars["PCPROXY_UPSTREAM_URL"] = "http://env:2";
   const auto c = load_args({"--config", file, "--listen", "127.0.0.1:1003"}, env).settings;
-  EXPECT_EQ(c.listen, "127.0.0.1:1003");            // flag beats env and file
-  EXPECT_EQ(c.upstream.url, "http://env:2");         // env beats file
-  EXPECT_EQ(c.admin_listen, "127.0.0.1:2001");       // file beats default
+  EXPECT_EQ(to_string(c.listen), "127.0.0.1:1003");            // flag beats env and file
+  EXPECT_EQ(c.upstream.url.base_url, "http://env:2");         // env beats file
+  EXPECT_EQ(to_string(c.admin_listen), "127.0.0.1:2001");       // file beats default
   EXPECT_EQ(c.upstream.deadline_ms, 5);
-  EXPECT_EQ(c.log.level, "warn");
+  EXPECT_EQ(c.log.level, log_level::warn);
   EXPECT_EQ(c.upstream.connect_timeout_ms, 5000);    // default
 }
 
@@ -179,7 +179,7 @@ TEST(Config, CheckConfigOutputLoadsBackToTheSameConfig) {
   const auto file = testing::write_temp_file("roundtrip.json", printed);
   const auto second = load_args({"--config", file}).settings;
   EXPECT_EQ(to_json(second), printed);
-  EXPECT_EQ(second.listen, "127.0.0.1:7000");
+  EXPECT_EQ(to_string(second.listen), "127.0.0.1:7000");
   EXPECT_EQ(second.cache.scope, cache_scope::tenant);
 }
 
@@ -190,6 +190,57 @@ TEST(Config, HelpAndVersionAreActions) {
   EXPECT_THAT(help.help_text, HasSubstr("PCPROXY_"));
   EXPECT_EQ(load_args({"--version"}).what, action::version);
   EXPECT_THAT(problems_of({"--no-such-flag"}), ElementsAre(HasSubstr("command line")));
+}
+
+TEST(Config, ARouteLeftWithoutTtlGetsTheDocumentedDefault) {
+  const auto file = testing::write_temp_file("route-defaults.json", R"({"routes":[{"path":"/v1/*","policy":"cache"}]})");
+  const auto c = load_args({"--config", file}).settings;
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].ttl_s, 3600);
+  EXPECT_EQ(c.routes[0].stale_while_revalidate_s, 0);
+  EXPECT_FALSE(c.routes[0].month_boundary);
+}
+
+TEST(Config, TheDiskTierHasAFlagAnEnvironmentVariableAndAppearsInCheckConfig) {
+  EXPECT_TRUE(load_args({}).settings.cache.disk.path.empty());  // off by default
+  EXPECT_EQ(load_args({}).settings.cache.disk.max_bytes, 4294967296);
+  fake_env env;
+  env.vars["PCPROXY_CACHE_DISK_MAX_BYTES"] = "1048576";
+  env.vars["PCPROXY_CACHE_DISK_PATH"] = "/from/env";
+  const auto c = load_args({"--cache-disk-path", "/var/cache/pcproxy"}, env).settings;
+  EXPECT_EQ(c.cache.disk.path, "/var/cache/pcproxy");  // the flag beats the environment
+  EXPECT_EQ(c.cache.disk.max_bytes, 1048576);
+  const auto printed = to_json(c);
+  EXPECT_THAT(printed, HasSubstr("\"disk\": {"));
+  EXPECT_THAT(printed, HasSubstr("\"path\": \"/var/cache/pcproxy\""));
+  env.vars["PCPROXY_CACHE_DISK_MAX_BYTES"] = "0";
+  EXPECT_THAT(problems_of({"--cache-disk-path", "/x"}, env),
+              ElementsAre(HasSubstr("cache.disk.max_bytes: 0 must be greater than 0")));
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_CACHE_DISK_ENCRYPTION_KEY_FILE", "/nonexistent/key"}}}),
+              ElementsAre(HasSubstr("cache.disk.encryption_key_file: cannot read")));
+}
+
+TEST(Config, TheLiveKeysAreDeclaredOnce) {
+  EXPECT_TRUE(reloads_live("routes"));
+  EXPECT_TRUE(reloads_live("retry.max_attempts"));
+  EXPECT_TRUE(reloads_live("log.level"));
+  EXPECT_TRUE(reloads_live("cache.scope"));
+  EXPECT_FALSE(reloads_live("cache.max_bytes"));
+  EXPECT_FALSE(reloads_live("cache.disk.path"));
+  EXPECT_FALSE(reloads_live("listen"));
+  EXPECT_FALSE(reloads_live("upstream.url"));
+  EXPECT_FALSE(reloads_live("routesx"));
+}
+
+TEST(Config, TypedValuesAreParsedOnceAndNamedWhenWrong) {
+  EXPECT_THAT(problems_of({"--log-level", "loud"}), ElementsAre(HasSubstr("log.level: \"loud\" is not one of")));
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_LOG_FORMAT", "xml"}}}),
+              ElementsAre(HasSubstr("log.format: \"xml\" is not \"json\" or \"text\"")));
+  const auto c = load_args({"--listen", "[::1]:8181", "--upstream", "http://127.0.0.1:9"}).settings;
+  EXPECT_EQ(c.listen, (host_port{"::1", 8181}));
+  EXPECT_FALSE(c.upstream.url.tls);
+  EXPECT_EQ(c.upstream.url.authority, "127.0.0.1:9");
+  EXPECT_EQ(to_string(c.listen), "[::1]:8181");
 }
 
 TEST(Config, ParsesHostPortAndOrigins) {

@@ -14,7 +14,7 @@ core::sys_time utc(int y, unsigned m, unsigned d, int h = 0, int min = 0, int s 
 
 entry stored_at(core::sys_time t, seconds ttl, seconds swr = 0s, seconds sie = 0s, bool month = false) {
   entry e;
-  e.stored_at = t;
+  e.stored_at = e.revalidated_at = t;
   e.rules = {ttl, swr, sie, month};
   return e;
 }

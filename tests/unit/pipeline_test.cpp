@@ -317,7 +317,7 @@ TEST_F(Pipeline, DebugHeadersNeedLoopbackOrTheAdminToken) {
 }
 
 TEST_F(Pipeline, AnExposedAdminListenerWithoutATokenRefusesAdminCalls) {
-  settings.admin_listen = "0.0.0.0:9090";  // not bound here: only the decision is tested
+  settings.admin_listen = {"0.0.0.0", 9090};  // not bound here: only the decision is tested
   auto listing = get("/admin/cache", {}, "");
   EXPECT_EQ(send_admin(listing).status, 403);
   EXPECT_THAT(send_admin(listing).body, HasSubstr("admin.token_file"));

@@ -1,0 +1,161 @@
+#include "proxy/fetcher.hpp"
+
+#include "cache/validator.hpp"
+#include "core/log.hpp"
+#include "upstream/headers.hpp"
+
+#include <boost/beast/core/string.hpp>
+
+namespace pcproxy::proxy {
+
+namespace http = beast::http;
+using std::chrono::seconds;
+
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = core::logger("proxy");
+  return l;
+}
+
+// On cached routes pcproxy fetches whole, unencoded representations and evaluates the
+// client's conditions and cache directives itself; the ids and Authorization are its own.
+bool cache_owned_request_field(std::string_view name) {
+  for (std::string_view n : {"host", "authorization", "ms-correlationid", "ms-requestid", "ms-cv", "pcproxy-debug",
+                             "pcproxy-debug-token", "if-none-match", "if-modified-since", "if-match",
+                             "if-unmodified-since", "if-range", "range", "accept-encoding", "cache-control", "pragma"})
+    if (beast::iequals(name, n)) return true;
+  return false;
+}
+
+// A copy of `stale` confirmed by upstream at `now` (with a new lifetime when the
+// confirming answer gave one). It shares the stored header block and body.
+std::shared_ptr<const cache::entry> renewed(const cache::entry& stale, core::sys_time now,
+                                            std::optional<seconds> lifetime) {
+  auto e = std::make_shared<cache::entry>(stale);
+  e->revalidated_at = now;
+  if (lifetime) e->rules.ttl = *lifetime;
+  return e;
+}
+
+}  // namespace
+
+fetcher::fetcher(std::shared_ptr<upstream::transport> upstream, std::shared_ptr<cache::tiered> store,
+                 std::shared_ptr<const core::clock> clock, std::shared_ptr<const entry_builder> builder,
+                 std::shared_ptr<traffic_metrics> metrics, std::shared_ptr<token_verdicts> verdicts)
+    : upstream_(std::move(upstream)),
+      store_(std::move(store)),
+      clock_(std::move(clock)),
+      builder_(std::move(builder)),
+      metrics_(std::move(metrics)),
+      verdicts_(std::move(verdicts)) {}
+
+fetch_plan fetcher::plan(const call& c, const cache::cache_key& key, std::shared_ptr<const cache::entry> stored,
+                         const cache::cache_control& directives) const {
+  fetch_plan plan;
+  plan.request.method = http::verb::get;
+  plan.request.target = std::string(c.req.target());
+  upstream::copy_end_to_end(c.req.base(), plan.request.headers, cache_owned_request_field);
+  plan.request.headers.set(http::field::authorization, c.authorization);
+  plan.request.scope = c.who.scope;
+  if (c.policy->requires_json()) {
+    // A page that is not JSON is a broken answer, never something to store. One pass
+    // over the body checks it and finds its attributes.etag for the validator.
+    plan.body_etag = std::make_shared<std::string>();
+    plan.request.check = [found = plan.body_etag](const upstream::response& answer) {
+      auto scan = cache::scan_json(answer.body);
+      *found = std::move(scan.etag);
+      return scan.valid ? std::string{} : "the body is not JSON (" + scan.error + ")";
+    };
+  }
+  if (stored && !stored->validator.empty()) plan.request.headers.set(http::field::if_none_match, stored->validator);
+  plan.corr = c.corr;
+  plan.key = key;
+  plan.who = c.who;
+  plan.authorization = std::string(c.authorization);
+  plan.path = std::string(c.path);
+  plan.route = *c.route;
+  plan.policy = c.policy;
+  plan.directives = directives;
+  plan.stored = std::move(stored);
+  plan.stale_if_error = seconds(c.settings->cache.stale_if_error_s);
+  plan.single_flight_wait = std::chrono::milliseconds(c.settings->cache.single_flight_wait_ms);
+  return plan;
+}
+
+awaitable<fetcher::outcome> fetcher::fetch_collapsed(const fetch_plan& plan) {
+  auto ticket = flights_.join(plan.key);
+  if (ticket.leader) {
+    flights::leader_guard guard(flights_, plan.key, ticket.shared);
+    auto result = co_await fetch(plan);
+    guard.finish(result);
+    co_return outcome{result, true};
+  }
+  auto result = co_await flights_.wait(ticket.shared, std::chrono::steady_clock::now() + plan.single_flight_wait);
+  const bool shareable = result && (!plan.who.tenant || (result->response && result->response->status < 300));
+  if (shareable) co_return outcome{result, false};
+  auto own = co_await fetch(plan);
+  co_return outcome{own, true};
+}
+
+awaitable<std::shared_ptr<const fetched>> fetcher::fetch(const fetch_plan& plan) {
+  auto r = co_await upstream_->send(plan.request, plan.corr, true);
+  auto out = std::make_shared<fetched>();
+  out->sent = r.sent;
+  out->error = r.error;
+  out->detail = std::move(r.detail);
+  out->retry_after = r.retry_after;
+  out->attempts = r.attempts;
+  for (const auto& a : r.attempts) metrics_->attempt(a);
+  if (!r.answer) co_return out;
+
+  auto& answer = *r.answer;
+  if (plan.who.tenant) verdicts_->record(plan.authorization, answer.status, plan.who.expires);
+  const auto now = clock_->now();
+  auto headers = end_to_end_headers(answer.headers);
+  const auto lifetime = plan.policy->lifetime({answer.status, headers}, {plan.directives}, plan.route);
+  std::string validator;
+  if (lifetime) {
+    const auto etag = answer.headers[http::field::etag];
+    validator = plan.body_etag ? cache::validator_of(etag, *plan.body_etag, answer.body)
+                               : cache::validator_of(etag, answer.body);
+  }
+
+  // Revalidation: a 304, or a storable 200 with the same validator, renews the stored
+  // entry and keeps its bytes.
+  if (plan.stored && plan.stored->status == 200 &&
+      (answer.status == 304 || (lifetime && validator == plan.stored->validator))) {
+    out->response = renewed(*plan.stored, now, lifetime);
+    out->stored = co_await store_->insert(plan.key, out->response);
+    out->revalidated = true;
+    co_return out;
+  }
+
+  out->response = builder_->build(
+      answer.status, std::move(headers), std::move(answer.body),
+      {now, std::move(validator), cache::rules_for(plan.route, lifetime.value_or(seconds(0)), plan.stale_if_error),
+       plan.who.scope, plan.path, plan.route.path});
+  if (lifetime) {
+    out->stored = co_await store_->insert(plan.key, out->response);
+    if (!out->stored) log()->debug("response for {} not stored: larger than every tier's max_bytes", plan.path);
+  }
+  co_return out;
+}
+
+void fetcher::refresh_in_background(fetch_plan plan, net::any_io_executor executor) {
+  if (flights_.in_flight(plan.key)) return;  // a refresh (or a miss) is already asking upstream
+  const auto path = plan.path;
+  net::co_spawn(
+      executor,
+      [self = shared_from_this(), plan = std::move(plan)]() -> awaitable<void> { co_await self->fetch_collapsed(plan); },
+      [path](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log()->error("background refresh of {} failed: {}", path, ex.what());
+        }
+      });
+}
+
+}  // namespace pcproxy::proxy
