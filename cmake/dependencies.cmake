@@ -19,6 +19,12 @@ add_library(pcproxy::rapidjson ALIAS pcproxy_rapidjson)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 
+# zstd for the bodies of serialised entries (cache/entry_codec.cpp): Partner Center JSON
+# shrinks severalfold, which multiplies what the disk and shared tiers hold.
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+# SQLite for the persistent tier (tiers/disk_tier.cpp).
+find_package(SQLite3 REQUIRED)
+
 # jemalloc for the pcproxy binary: a miss allocates and frees ~10 KB pages while the
 # store evicts, where glibc malloc spent ~40 % more CPU per miss (bench/RESULTS.md).
 # Off under sanitizers, which bring their own allocator.
