@@ -88,7 +88,9 @@ int serve(int argc, char** argv, config::config settings) {
   stop_signals.async_wait([&](const error_code& ec, int signal) {
     if (ec) return;
     log->info("received {}: draining", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    http_server->shutdown([&](bool clean) {
+    const auto grace_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings.limits.shutdown_grace_ms);
+    http_server->shutdown([&, grace_end](bool clean) {
+      service->close(grace_end);  // the disk tier writes its queue within what is left of the grace period
       log->info(clean ? "stopped cleanly" : "stopped; requests still running were cut off");
       ioc.stop();
     });

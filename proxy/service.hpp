@@ -10,6 +10,7 @@
 #include "server/handler.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,9 @@
 namespace pcproxy::upstream {
 class transport;
 class resilient_transport;
+}
+namespace pcproxy::tiers {
+class disk_tier;
 }
 
 namespace pcproxy::proxy {
@@ -27,7 +31,9 @@ class admin_handler;
 class service {
 public:
   /// The real upstream client behind retries, retry budget, circuit breaker and
-  /// throttling. Start-up: throws std::runtime_error when the TLS settings are unusable.
+  /// throttling, and the cache tiers the settings ask for. Start-up: throws
+  /// std::runtime_error when the TLS settings, the disk tier's directory or its
+  /// encryption key are unusable.
   service(net::io_context& ioc, const config::config& settings,
           std::shared_ptr<const core::clock> clock = std::make_shared<core::system_clock>());
   /// With another upstream, used as it is (tests script one).
@@ -43,6 +49,10 @@ public:
   /// needing a restart by the caller).
   void apply(const config::config& settings);
 
+  /// Shutdown, after the server has drained: the tiers write what they have queued
+  /// until `deadline`, then stop.
+  void close(std::chrono::steady_clock::time_point deadline);
+
   /// The admin listener's open-connections gauge comes from the server.
   void set_connection_gauge(std::function<std::size_t()> gauge);
 
@@ -57,6 +67,7 @@ private:
           std::shared_ptr<const core::clock> clock);
 
   std::shared_ptr<upstream::resilient_transport> resilience_;
+  std::shared_ptr<tiers::disk_tier> disk_;
   std::shared_ptr<cache::tiered> store_;
   std::shared_ptr<pipeline> proxy_;
   std::shared_ptr<proxy::admin_handler> admin_;
