@@ -1,6 +1,7 @@
 // Operations: metrics after known traffic (checked by a strict format reader), JSON
 // access logs, redaction of secrets, Server-Timing and debug headers, readiness,
 // live reload on SIGHUP and the --probe health check.
+#include "tests/integration/pcproxy_process.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/fake_partner_center.hpp"
 #include "tests/support/http_client.hpp"
@@ -199,24 +200,6 @@ TEST(Readiness, OptionallyNotReadyWhileTheCircuitIsOpenAndNothingIsCached) {
 
 // ---- the real binary: drain, reload, probe ----
 
-struct started {
-  std::unique_ptr<child_process> process;
-  std::uint16_t port = 0;
-  std::uint16_t admin = 0;
-};
-
-// With `listen_flags`, both listeners come from flags (port 0); without, from the config.
-started start_pcproxy(std::vector<std::string> args, bool listen_flags = true) {
-  if (listen_flags) args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"});
-  started out;
-  out.process = std::make_unique<child_process>(PCPROXY_BINARY, args);
-  auto m = out.process->wait_for_line(std::regex(R"(listening on 127\.0\.0\.1:(\d+) \(admin 127\.0\.0\.1:(\d+)\))"), 20s);
-  if (!m) throw std::runtime_error("pcproxy did not start:\n" + out.process->output());
-  out.port = static_cast<std::uint16_t>(std::stoi((*m)[1]));
-  out.admin = static_cast<std::uint16_t>(std::stoi((*m)[2]));
-  return out;
-}
-
 TEST(Readiness, NotReadyWhileDraining) {
   fake_partner_center fake;
   fake.set_delay(usage, 1s);
@@ -249,7 +232,7 @@ TEST(Reload, SighupAppliesATtlChangeAndRefusesABrokenFile) {
   };
   const auto with_ttl = [&](int ttl) { return with(ttl, "127.0.0.1:0"); };
   write_file(file, with_ttl(3600));
-  auto p = start_pcproxy({"--config", file}, false);
+  auto p = start_pcproxy({"--config", file}, {}, false);
   http_get(p.port, usage + "?size=1", alice);
   EXPECT_EQ(http_get(p.port, usage + "?size=1", alice).header("X-Cache"), "HIT");
 

@@ -1,4 +1,5 @@
 // The real pcproxy binary: start-up errors, SIGTERM with requests in flight, exit codes.
+#include "tests/integration/pcproxy_process.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/fake_partner_center.hpp"
 #include "tests/support/http_client.hpp"
@@ -18,21 +19,11 @@ using ::testing::HasSubstr;
 
 const header_list alice = {{"Authorization", "Bearer alice-token"}};
 
-struct started_proxy {
-  std::unique_ptr<child_process> process;
-  std::uint16_t port = 0;
-};
-
-started_proxy start_pcproxy(const std::string& upstream, std::vector<std::string> extra_args = {},
-                            std::vector<std::string> env = {}) {
-  std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream", upstream};
+pcproxy_process start_pcproxy(const std::string& upstream, std::vector<std::string> extra_args = {},
+                              std::vector<std::string> env = {}) {
+  std::vector<std::string> args = {"--upstream", upstream};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  started_proxy out;
-  out.process = std::make_unique<child_process>(PCPROXY_BINARY, args, env);
-  auto m = out.process->wait_for_line(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 20s);
-  if (!m) throw std::runtime_error("pcproxy did not start:\n" + out.process->output());
-  out.port = static_cast<std::uint16_t>(std::stoi((*m)[1]));
-  return out;
+  return testing::start_pcproxy(args, env);
 }
 
 TEST(Shutdown, SigtermLetsTheRequestInFlightFinishAndExitsZero) {
