@@ -202,6 +202,7 @@ struct writer_context {
   std::int64_t sequence = 0;  // the last last_used handed out
   int failed_rc = SQLITE_OK;  // the first failure of the current batch
   std::string failed_what;
+  bool wrote = false;  // the current batch changed the database
 
   void prepare() {
     find_id = db.prepare("SELECT id FROM entries WHERE key = ?1");
@@ -226,6 +227,7 @@ struct writer_context {
   bool run(statement& s, const char* what) {
     if (failed_rc != SQLITE_OK) return false;
     const int rc = s.step();
+    wrote = wrote || rc == SQLITE_DONE;
     if (rc == SQLITE_DONE || rc == SQLITE_ROW) return true;
     failed_rc = rc;
     failed_what = std::string(what) + ": " + db.error();
@@ -366,6 +368,7 @@ struct disk_tier::state : std::enable_shared_from_this<state> {
       if (sweep_due) {
         next_sweep = steady::now() + settings.sweep_interval;
         std::vector<std::unique_ptr<writer_job>> none;
+        w.wrote = false;
         w.failed_rc = w.db.exec("BEGIN IMMEDIATE");
         w.failed_what = w.failed_rc == SQLITE_OK ? "" : "BEGIN: " + w.db.error();
         w.sweep.bind(1, unix_seconds(clock->now()));
@@ -379,6 +382,7 @@ struct disk_tier::state : std::enable_shared_from_this<state> {
                  const std::vector<cache::cache_key>& touched) {
     if (batch.empty() && touched.empty()) return;
     w.failed_rc = SQLITE_OK;
+    w.wrote = false;
     if (const int rc = w.db.exec("BEGIN IMMEDIATE"); rc != SQLITE_OK) {
       w.failed_rc = rc;
       w.failed_what = "BEGIN: " + w.db.error();
@@ -405,8 +409,8 @@ struct disk_tier::state : std::enable_shared_from_this<state> {
     if (!committed && !sqlite3_get_autocommit(w.db.get())) w.db.exec("ROLLBACK");
     read_totals(w);
     for (auto& j : batch) j->complete(committed);
-    if (committed) {
-      set_condition("ok");
+    if (committed && w.wrote) {
+      set_condition("ok");  // a write landed: whatever failed before works again
     } else if (w.failed_rc != SQLITE_OK) {
       note_failure(w.failed_what);
       if (is_corruption(w.failed_rc)) replace_database(w, "SQLite found it corrupt (" + w.failed_what + ")");

@@ -13,6 +13,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <csignal>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 namespace pcproxy::testing {
@@ -213,6 +215,40 @@ TEST_F(DiskTier, CloseWritesWhatIsQueuedBeforeItStops) {
   auto tier = open();
   EXPECT_EQ(tier->stats().entries, 200u);
   EXPECT_EQ(*run(tier->lookup(key_of(199))).found->body, "{\"n\":199}");
+}
+
+TEST_F(DiskTier, AFullDiskIsCountedAndReportedAndTheTierRecoversWhenThereIsRoomAgain) {
+  auto tier = open();
+  run(tier->insert(key_of(0), page("{}")));
+  run(tier->flush());
+  std::uintmax_t largest = 0;
+  for (const auto& name : names_in(dir / "cache")) largest = std::max(largest, fs::file_size(dir / ("cache/" + name)));
+  // A file size limit stands in for a full disk: writes past it fail with EFBIG.
+  std::string noise(20000, '\0');
+  std::uint64_t x = 88172645463325252ull;
+  for (auto& c : noise) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  rlimit old{};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit tight{static_cast<rlim_t>(largest + 4096), old.rlim_max};
+  ::setrlimit(RLIMIT_FSIZE, &tight);
+  for (int i = 1; i <= 8; ++i) run(tier->insert(key_of(i), page(noise + std::to_string(i))));
+  run(tier->flush());
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, previous_handler);
+
+  auto stats = tier->stats();
+  EXPECT_GE(stats.errors, 1u);
+  EXPECT_THAT(stats.state, HasSubstr("failing: "));
+  EXPECT_TRUE(run(tier->lookup(key_of(0))).found);  // what was stored is still served
+
+  run(tier->insert(key_of(9), page("{\"after\":1}")));
+  run(tier->flush());
+  EXPECT_EQ(tier->stats().state, "ok");
+  EXPECT_TRUE(run(tier->lookup(key_of(9))).found);
 }
 
 }  // namespace
