@@ -407,14 +407,27 @@ struct disk_tier::state : std::enable_shared_from_this<state> {
       }
     }
     if (!committed && !sqlite3_get_autocommit(w.db.get())) w.db.exec("ROLLBACK");
-    read_totals(w);
-    for (auto& j : batch) j->complete(committed);
+    // The state first, then the completions: whoever awaited the batch sees its outcome.
     if (committed && w.wrote) {
       set_condition("ok");  // a write landed: whatever failed before works again
     } else if (w.failed_rc != SQLITE_OK) {
       note_failure(w.failed_what);
-      if (is_corruption(w.failed_rc)) replace_database(w, "SQLite found it corrupt (" + w.failed_what + ")");
+      if (is_corruption(w.failed_rc))
+        replace_database(w, "SQLite found it corrupt (" + w.failed_what + ")");
+      else
+        reconnect(w);
     }
+    read_totals(w);
+    for (auto& j : batch) j->complete(committed);
+  }
+
+  // After an I/O error SQLite may keep the connection's pager in an error state: the
+  // next batch starts on a fresh connection.
+  void reconnect(writer_context& w) {
+    w = writer_context{};
+    w.db = connection(db_path, open_flags);
+    std::string why;
+    if (adopt(w.db, why) == opening::ready) w.prepare();
   }
 
   void evict_to_fit(writer_context& w) {
