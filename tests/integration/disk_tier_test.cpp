@@ -40,6 +40,9 @@ protected:
   pcproxy_process start(std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
     std::vector<std::string> args = {"--upstream", fake.url(), "--cache-disk-path", cache_dir};
     args.insert(args.end(), extra.begin(), extra.end());
+    // Without the month boundary, so that a run across midnight at a month's end holds.
+    env.push_back(R"(PCPROXY_ROUTES=[{"path":"/v1/customers/usagerecords","policy":"cache","ttl_s":3600},)"
+                  R"({"path":"/*","policy":"pass"}])");
     return start_pcproxy(args, env);
   }
   static void stop(pcproxy_process& p) {
