@@ -35,10 +35,9 @@ struct freshness_rules {
 
 struct entry {
   unsigned status = 200;
-  /// The stored end-to-end response headers (no framing, no per-request fields).
-  header_list headers;
-  /// `headers` serialised once as "Name: value\r\n" lines, ready for the wire. Derived:
-  /// whoever builds an entry sets it with seal().
+  /// The stored end-to-end response headers (no framing, no per-request fields): the
+  /// header list in the one form a hit writes as it is, "Name: value\r\n" lines.
+  /// headers() reads it as a list; header_block() makes one from a list.
   std::shared_ptr<const std::string> header_block;
   /// The body exactly as upstream sent it (a BOM included).
   std::shared_ptr<const std::string> body;
@@ -57,8 +56,16 @@ struct entry {
   std::string route;
 };
 
-/// Sets e.header_block from e.headers.
-void seal(entry& e);
+/// The header list of an entry (parsed from its header block).
+header_list headers(const entry& e);
+
+/// The header block of a list: its lines, serialised once.
+std::shared_ptr<const std::string> header_block(const header_list& headers);
+
+/// RFC 9110 §5.1 field names (tokens) and values without CR, LF or NUL: what a header
+/// read back from outside (disk, Redis) must be before it goes on the wire.
+bool valid_field_name(std::string_view name) noexcept;
+bool valid_field_value(std::string_view value) noexcept;
 
 /// The bytes an entry is charged in a tier: key, headers, body, validator, metadata
 /// strings and a fixed per-entry overhead for the index and allocation headers.

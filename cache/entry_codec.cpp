@@ -229,8 +229,9 @@ std::string entry_codec::encode(const cache_key& key, const entry& e) const {
   put_text(payload, e.scope);
   put_text(payload, e.path);
   put_text(payload, e.route);
-  put_u32(payload, static_cast<std::uint32_t>(e.headers.size()));
-  for (const auto& h : e.headers) {
+  const auto fields = headers(e);
+  put_u32(payload, static_cast<std::uint32_t>(fields.size()));
+  for (const auto& h : fields) {
     put_text(payload, h.name);
     put_text(payload, h.value);
   }
@@ -285,11 +286,14 @@ decoded entry_codec::decode(const cache_key& key, std::string_view bytes) const 
   e->route = in.text();
   const auto header_count = in.u32();
   if (in.failed || header_count > in.rest.size() / 8) return {nullptr, decode_error::truncated};
-  e->headers.reserve(header_count);
+  header_list fields;
+  fields.reserve(header_count);
   for (std::uint32_t i = 0; i < header_count && !in.failed; ++i) {
     auto name = in.text();
     auto value = in.text();
-    e->headers.push_back({std::move(name), std::move(value)});
+    // These lines go on the wire as they are: nothing may split or inject a header.
+    if (!in.failed && (!valid_field_name(name) || !valid_field_value(value))) return {nullptr, decode_error::corrupt};
+    fields.push_back({std::move(name), std::move(value)});
   }
   const auto body_size = in.u64();
   const auto stored_size = in.u64();
@@ -312,7 +316,7 @@ decoded entry_codec::decode(const cache_key& key, std::string_view bytes) const 
     if (stored.size() != body_size) return {nullptr, decode_error::corrupt};
     e->body = std::make_shared<const std::string>(stored);
   }
-  seal(*e);
+  e->header_block = header_block(fields);
   return {std::move(e), decode_error::none};
 }
 

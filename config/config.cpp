@@ -144,6 +144,59 @@ std::optional<origin> parse_origin(std::string_view url, std::string& why) {
   return out;
 }
 
+std::optional<redis_url> parse_redis_url(std::string_view url, std::string& why) {
+  redis_url out;
+  std::string_view rest;
+  if (url.starts_with("rediss://")) {
+    out.tls = true;
+    rest = url.substr(9);
+  } else if (url.starts_with("redis://")) {
+    rest = url.substr(8);
+  } else {
+    why = quoted(url) + " must start with redis:// or rediss://";
+    return std::nullopt;
+  }
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const auto userinfo = rest.substr(0, at);
+    const auto colon = userinfo.find(':');
+    out.user = userinfo.substr(0, colon);
+    if (colon != std::string_view::npos) out.password = userinfo.substr(colon + 1);
+    rest.remove_prefix(at + 1);
+  }
+  const auto slash = rest.find('/');
+  const auto authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos && slash + 1 < rest.size()) {
+    const auto db = core::parse_number<unsigned>(rest.substr(slash + 1));
+    if (!db || *db > 15) {
+      why = quoted(url) + " names database " + quoted(rest.substr(slash + 1)) + "; use a number from 0 to 15";
+      return std::nullopt;
+    }
+    out.db = *db;
+  }
+  const bool bracketed = authority.starts_with('[');
+  const auto colon = authority.rfind(':');
+  const bool has_port = colon != std::string_view::npos && (!bracketed || colon > authority.find(']'));
+  auto host = has_port ? authority.substr(0, colon) : authority;
+  if (has_port && !valid_port(authority.substr(colon + 1), out.port)) {
+    why = quoted(url) + " has an invalid port";
+    return std::nullopt;
+  }
+  if (bracketed && host.size() > 2 && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  if (!bracketed && !valid_hostname(host)) {
+    why = quoted(url) + " has an invalid host name";
+    return std::nullopt;
+  }
+  out.host = host;
+  return out;
+}
+
+std::string to_string(const redis_url& u) {
+  std::string out = u.tls ? "rediss://" : "redis://";
+  if (!u.user.empty() || !u.password.empty()) out += u.user + (u.password.empty() ? "" : ":***") + "@";
+  out += u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+  return out + ":" + std::to_string(u.port) + "/" + std::to_string(u.db);
+}
+
 origin origin_of(std::string_view url) {
   std::string why;
   auto parsed = parse_origin(url, why);

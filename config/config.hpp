@@ -37,6 +37,18 @@ struct origin {
   friend bool operator==(const origin&, const origin&) = default;
 };
 
+/// A Redis server (or one that speaks its protocol: Valkey, Azure Cache for Redis):
+/// redis://[user[:password]@]host[:port][/db], rediss:// for TLS.
+struct redis_url {
+  bool tls = false;
+  std::string host;
+  std::uint16_t port = 6379;
+  unsigned db = 0;
+  std::string user;      // "" = the default user
+  std::string password;  // from the URL; cache.shared.password_file keeps it out of the config
+  friend bool operator==(const redis_url&, const redis_url&) = default;
+};
+
 /// Parses "HOST:PORT" (an IPv6 host in brackets); nullopt when it is not one.
 std::optional<host_port> parse_host_port(std::string_view text);
 /// Parses an origin URL (http or https, no path beyond "/"). On failure returns nullopt
@@ -44,6 +56,8 @@ std::optional<host_port> parse_host_port(std::string_view text);
 std::optional<origin> parse_origin(std::string_view url, std::string& why);
 /// For tests and defaults: the origin of a URL known to be valid (throws otherwise).
 origin origin_of(std::string_view url);
+/// Parses a redis:// or rediss:// URL; on failure nullopt and why.
+std::optional<redis_url> parse_redis_url(std::string_view url, std::string& why);
 
 struct upstream_config {
   origin url = origin_of("https://api.partnercenter.microsoft.com");
@@ -79,12 +93,23 @@ struct disk_cache_config {
   std::string encryption_key_file;  // 32 random bytes as hex or base64; "" = stored unencrypted
 };
 
+/// The shared tier (tiers/shared_tier): off while `url` is unset.
+struct shared_cache_config {
+  std::optional<redis_url> url;
+  std::string password_file;  // the password (an Azure access key) in a file, never in the config
+  std::string ca_file;        // extra CA certificates for rediss://, besides the system store
+  std::int64_t timeout_ms = 50;         // every Redis call; slower counts as a failure
+  std::string key_prefix = "pcproxy:";  // every key pcproxy writes starts with it
+  std::int64_t lock_ms = 30000;         // a fleet-wide fetch lease; a dead holder's lapses after it
+};
+
 struct cache_config {
   std::int64_t max_bytes = 268435456;
   cache_scope scope = cache_scope::credential;
   std::int64_t stale_if_error_s = 86400;
   std::int64_t single_flight_wait_ms = 60000;
   disk_cache_config disk;
+  shared_cache_config shared;
 };
 
 struct route_config {
@@ -151,5 +176,7 @@ const char* to_string(cache_scope s);
 const char* to_string(log_format f);
 const char* to_string(log_level l);
 std::string to_string(const host_port& a);
+/// The URL with any password replaced by "***" (for --check-config and logs).
+std::string to_string(const redis_url& u);
 
 }  // namespace pcproxy::config

@@ -115,6 +115,15 @@ bool read_text(std::string_view s, origin& out, std::string& why) {
   return true;
 }
 
+// "" switches the shared tier off.
+bool read_text(std::string_view s, std::optional<redis_url>& out, std::string& why) {
+  if (s.empty()) return out.reset(), true;
+  auto parsed = parse_redis_url(s, why);
+  if (!parsed) return false;
+  out = std::move(*parsed);
+  return true;
+}
+
 bool read_text(std::string_view s, log_format& out, std::string& why) {
   if (s == "json") return out = log_format::json, true;
   if (s == "text") return out = log_format::text, true;
@@ -131,7 +140,7 @@ bool read_text(std::string_view s, log_level& out, std::string& why) {
 // Values written as text in JSON too: a JSON string, read as the text form.
 template <typename Value>
   requires std::is_same_v<Value, host_port> || std::is_same_v<Value, origin> || std::is_same_v<Value, log_format> ||
-           std::is_same_v<Value, log_level>
+           std::is_same_v<Value, log_level> || std::is_same_v<Value, std::optional<redis_url>>
 bool read_json(const rapidjson::Value& v, Value& out, std::string& why) {
   std::string s;
   return read_json(v, s, why) && read_text(s, out, why);
@@ -253,6 +262,7 @@ void write_value(json_writer& w, log_format v) { w.String(to_string(v)); }
 void write_value(json_writer& w, log_level v) { w.String(to_string(v)); }
 void write_value(json_writer& w, const host_port& v) { w.String(to_string(v).c_str()); }
 void write_value(json_writer& w, const origin& v) { w.String(v.base_url.c_str()); }
+void write_value(json_writer& w, const std::optional<redis_url>& v) { w.String(v ? to_string(*v).c_str() : ""); }
 void write_value(json_writer& w, const std::vector<int>& v) {
   w.StartArray();
   for (int s : v) w.Int(s);
@@ -339,6 +349,12 @@ const std::vector<field>& fields() {
       PCPROXY_FIELD(cache.disk.path),
       PCPROXY_FIELD(cache.disk.max_bytes),
       PCPROXY_FIELD(cache.disk.encryption_key_file),
+      PCPROXY_FIELD(cache.shared.url),
+      PCPROXY_FIELD(cache.shared.password_file),
+      PCPROXY_FIELD(cache.shared.ca_file),
+      PCPROXY_FIELD(cache.shared.timeout_ms),
+      PCPROXY_FIELD(cache.shared.key_prefix),
+      PCPROXY_FIELD(cache.shared.lock_ms),
       PCPROXY_FIELD(routes),
       PCPROXY_FIELD(limits.max_header_bytes),
       PCPROXY_FIELD(limits.max_body_bytes),
@@ -514,6 +530,12 @@ std::vector<std::string> validate(const config& c) {
   if (!c.cache.disk.path.empty())
     positive("cache.disk.max_bytes", c.cache.disk.max_bytes);
   readable("cache.disk.encryption_key_file", c.cache.disk.encryption_key_file);
+  readable("cache.shared.password_file", c.cache.shared.password_file);
+  readable("cache.shared.ca_file", c.cache.shared.ca_file);
+  positive("cache.shared.timeout_ms", c.cache.shared.timeout_ms);
+  positive("cache.shared.lock_ms", c.cache.shared.lock_ms);
+  check(!c.cache.shared.key_prefix.empty() && c.cache.shared.key_prefix.size() <= 64,
+        "cache.shared.key_prefix: must be 1 to 64 characters (keys from several fleets must not mix)");
 
   for (std::size_t i = 0; i < c.routes.size(); ++i) {
     const auto& r = c.routes[i];

@@ -34,9 +34,8 @@ std::shared_ptr<cache::entry> entry_builder::build(unsigned status, cache::heade
                                                    context ctx) const {
   auto e = std::make_shared<cache::entry>();
   e->status = status;
-  e->headers = std::move(headers);
-  if (!ctx.validator.empty() && !cache::find_header(e->headers, "ETag")) e->headers.push_back({"ETag", ctx.validator});
-  cache::seal(*e);
+  if (!ctx.validator.empty() && !cache::find_header(headers, "ETag")) headers.push_back({"ETag", ctx.validator});
+  e->header_block = cache::header_block(headers);
   e->body = rewrite_links(std::move(body));
   e->validator = std::move(ctx.validator);
   e->stored_at = ctx.now;

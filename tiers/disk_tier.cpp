@@ -1,5 +1,6 @@
 #include "tiers/disk_tier.hpp"
 
+#include "core/completion.hpp"
 #include "core/log.hpp"
 #include "core/log_limiter.hpp"
 #include "tiers/sqlite.hpp"
@@ -164,33 +165,28 @@ struct job {
   virtual void abandon() = 0;
 };
 
-template <typename Context, typename Result, typename Work, typename Handler>
+// A job whose result a coroutine awaits: core::completion delivers it to its executor.
+template <typename Context, typename Result, typename Work>
 class awaited_job final : public job<Context> {
 public:
-  awaited_job(Work work, Result failed, Handler handler)
-      : work_(std::move(work)),
-        failed_(failed),
-        result_(std::move(failed)),
-        handler_(std::move(handler)),
-        guard_(net::make_work_guard(net::get_associated_executor(handler_))) {}
+  awaited_job(Work work, Result failed, std::unique_ptr<core::completion<Result>> done)
+      : work_(std::move(work)), failed_(failed), result_(std::move(failed)), done_(std::move(done)) {}
 
   void execute(Context& ctx) override { result_ = work_(ctx); }
-  void complete(bool committed) override { deliver(committed ? std::move(result_) : failed_); }
-  void abandon() override { deliver(failed_); }
+  void complete(bool committed) override { done_->deliver(committed ? std::move(result_) : failed_); }
+  void abandon() override { done_->deliver(failed_); }
 
 private:
-  void deliver(Result r) {
-    auto executor = guard_.get_executor();
-    net::post(executor, [h = std::move(handler_), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
-    guard_.reset();
-  }
-
   Work work_;
   Result failed_;
   Result result_;
-  Handler handler_;
-  net::executor_work_guard<net::associated_executor_t<Handler>> guard_;
+  std::unique_ptr<core::completion<Result>> done_;
 };
+
+template <typename Context, typename Result, typename Work>
+std::unique_ptr<job<Context>> awaited(Work work, Result failed, std::unique_ptr<core::completion<Result>> done) {
+  return std::make_unique<awaited_job<Context, Result, Work>>(std::move(work), std::move(failed), std::move(done));
+}
 
 }  // namespace
 
@@ -668,20 +664,15 @@ void disk_tier::close(steady::time_point deadline) {
 const std::string& disk_tier::database_path() const noexcept { return state_->db_path; }
 
 awaitable<cache::lookup_result> disk_tier::lookup(const cache::cache_key& key) {
-  // The initiation is a named local, never a temporary inside the co_await: GCC 12
-  // destroys such temporaries twice (a shared_ptr released twice).
-  auto initiation = [st = state_, key](auto handler) {
-        auto work = [st, key](reader_context& r) { return st->read(r, key); };
-        using job_type = awaited_job<reader_context, cache::lookup_result, decltype(work), decltype(handler)>;
-        auto j = std::make_unique<job_type>(std::move(work), cache::lookup_result{nullptr, cache::tier_failure::busy},
-                                            std::move(handler));
-        if (auto refused = st->enqueue_read(std::move(j))) {
-          ++st->misses;
-          refused->abandon();
-        }
-      };
-  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(cache::lookup_result)>(
-      std::move(initiation), net::use_awaitable);
+  auto start = [st = state_, key](std::unique_ptr<core::completion<cache::lookup_result>> done) {
+    auto work = [st, key](reader_context& r) { return st->read(r, key); };
+    const cache::lookup_result refused{nullptr, cache::tier_failure::busy};
+    if (auto j = st->enqueue_read(awaited<reader_context>(std::move(work), refused, std::move(done)))) {
+      ++st->misses;
+      j->abandon();
+    }
+  };
+  co_return co_await core::await_completion<cache::lookup_result>(std::move(start));
 }
 
 awaitable<cache::tier_failure> disk_tier::insert(const cache::cache_key& key, std::shared_ptr<const cache::entry> e) {
@@ -694,47 +685,40 @@ awaitable<cache::tier_failure> disk_tier::insert(const cache::cache_key& key, st
 }
 
 awaitable<cache::purge_result> disk_tier::purge(cache::purge_filter filter) {
-  auto initiation = [st = state_, filter = std::move(filter)](auto handler) mutable {
-        auto work = [filter = std::move(filter)](writer_context& w) {
-          auto& s = w.purge;
-          s.reset();
-          if (filter.scope) s.bind(1, *filter.scope);
-          if (filter.path_prefix) s.bind(2, *filter.path_prefix);
-          if (filter.path) s.bind(3, *filter.path);
-          if (!w.run(s, "purge")) return cache::purge_result{0, cache::tier_failure::io};
-          return cache::purge_result{static_cast<std::size_t>(w.db.changes()), cache::tier_failure::none};
-        };
-        using job_type = awaited_job<writer_context, cache::purge_result, decltype(work), decltype(handler)>;
-        auto j = std::make_unique<job_type>(std::move(work), cache::purge_result{0, cache::tier_failure::unavailable},
-                                            std::move(handler));
-        if (auto refused = st->enqueue_write(std::move(j), 0)) refused->abandon();
-      };
-  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(cache::purge_result)>(
-      std::move(initiation), net::use_awaitable);
+  auto start = [st = state_, filter = std::move(filter)](std::unique_ptr<core::completion<cache::purge_result>> done) {
+    auto work = [filter](writer_context& w) {
+      auto& s = w.purge;
+      s.reset();
+      if (filter.scope) s.bind(1, *filter.scope);
+      if (filter.path_prefix) s.bind(2, *filter.path_prefix);
+      if (filter.path) s.bind(3, *filter.path);
+      if (!w.run(s, "purge")) return cache::purge_result{0, cache::tier_failure::io};
+      return cache::purge_result{static_cast<std::size_t>(w.db.changes()), cache::tier_failure::none};
+    };
+    const cache::purge_result failed{0, cache::tier_failure::unavailable};
+    if (auto j = st->enqueue_write(awaited<writer_context>(std::move(work), failed, std::move(done)), 0)) j->abandon();
+  };
+  co_return co_await core::await_completion<cache::purge_result>(std::move(start));
 }
 
 awaitable<void> disk_tier::flush() {
-  auto initiation = [st = state_](auto handler) {
-        auto work = [](writer_context&) { return true; };
-        using job_type = awaited_job<writer_context, bool, decltype(work), decltype(handler)>;
-        auto j = std::make_unique<job_type>(work, false, std::move(handler));
-        if (auto refused = st->enqueue_write(std::move(j), 0)) refused->abandon();
-      };
-  co_await net::async_initiate<decltype(net::use_awaitable), void(bool)>(std::move(initiation), net::use_awaitable);
+  auto start = [st = state_](std::unique_ptr<core::completion<bool>> done) {
+    auto work = [](writer_context&) { return true; };
+    if (auto j = st->enqueue_write(awaited<writer_context>(work, false, std::move(done)), 0)) j->abandon();
+  };
+  co_await core::await_completion<bool>(std::move(start));
 }
 
 awaitable<std::size_t> disk_tier::sweep() {
-  auto initiation = [st = state_](auto handler) {
-        auto work = [st](writer_context& w) -> std::size_t {
-          w.sweep.bind(1, unix_seconds(st->clock->now()));
-          return w.run(w.sweep, "sweep") ? static_cast<std::size_t>(w.db.changes()) : 0;
-        };
-        using job_type = awaited_job<writer_context, std::size_t, decltype(work), decltype(handler)>;
-        auto j = std::make_unique<job_type>(std::move(work), std::size_t{0}, std::move(handler));
-        if (auto refused = st->enqueue_write(std::move(j), 0)) refused->abandon();
-      };
-  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(std::size_t)>(std::move(initiation),
-                                                                                        net::use_awaitable);
+  auto start = [st = state_](std::unique_ptr<core::completion<std::size_t>> done) {
+    auto work = [st](writer_context& w) -> std::size_t {
+      w.sweep.bind(1, unix_seconds(st->clock->now()));
+      return w.run(w.sweep, "sweep") ? static_cast<std::size_t>(w.db.changes()) : 0;
+    };
+    if (auto j = st->enqueue_write(awaited<writer_context>(std::move(work), std::size_t{0}, std::move(done)), 0))
+      j->abandon();
+  };
+  co_return co_await core::await_completion<std::size_t>(std::move(start));
 }
 
 cache::tier_stats disk_tier::stats() const {

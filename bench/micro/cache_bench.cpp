@@ -54,8 +54,7 @@ void BM_StoreHit(benchmark::State& state) {
     keys.clear();
     for (int i = 0; i < 256; ++i) {
       auto e = std::make_shared<cache::entry>();
-      e->headers = {{"Content-Type", "application/json"}};
-      cache::seal(*e);
+      e->header_block = cache::header_block({{"Content-Type", "application/json"}});
       e->body = std::make_shared<const std::string>(static_cast<std::size_t>(state.range(0)), 'x');
       e->revalidated_at = e->stored_at = clock->now();
       e->rules.ttl = std::chrono::hours(24);
@@ -123,8 +122,7 @@ BENCHMARK(BM_MissBodyChecks);
 // A stored entry with a usage page of `bytes` bytes, as the disk and shared tiers get it.
 cache::entry stored_page(std::size_t bytes) {
   cache::entry e;
-  e.headers = {{"Content-Type", "application/json; charset=utf-8"}, {"ETag", "\"5eadaefa5b556509f6ae33a29f07dea8\""}};
-  cache::seal(e);
+  e.header_block = cache::header_block({{"Content-Type", "application/json; charset=utf-8"}, {"ETag", "\"5eadaefa5b556509f6ae33a29f07dea8\""}});
   e.body = std::make_shared<const std::string>(usage_page(bytes));
   e.validator = "\"5eadaefa5b556509f6ae33a29f07dea8\"";
   e.scope = "c-3f1d0c6ab1a94e52e0f1c3f0e4b8a7d2";

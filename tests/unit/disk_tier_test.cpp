@@ -56,8 +56,7 @@ protected:
 
   std::shared_ptr<const cache::entry> page(std::string body, std::chrono::seconds ttl = 3600s) {
     auto e = std::make_shared<cache::entry>();
-    e->headers = {{"Content-Type", "application/json"}};
-    cache::seal(*e);
+    e->header_block = cache::header_block({{"Content-Type", "application/json"}});
     e->body = std::make_shared<const std::string>(std::move(body));
     e->stored_at = e->revalidated_at = clock->now();
     e->rules = {ttl, 0s, 60s, false};

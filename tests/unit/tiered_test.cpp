@@ -14,8 +14,7 @@ class Tiered : public ::testing::Test {
 protected:
   std::shared_ptr<cache::entry> page(std::string body) {
     auto e = std::make_shared<cache::entry>();
-    e->headers = {{"Content-Type", "application/json"}};
-    cache::seal(*e);
+    e->header_block = cache::header_block({{"Content-Type", "application/json"}});
     e->body = std::make_shared<const std::string>(std::move(body));
     e->stored_at = e->revalidated_at = clock->now();
     e->rules.ttl = 3600s;
