@@ -70,6 +70,7 @@ struct tier_stats {
   std::uint64_t writes = 0;          // entries written
   std::uint64_t dropped_writes = 0;  // writes refused because the queue was full
   std::uint64_t errors = 0;          // failed operations (I/O, corrupt entries, timeouts)
+  std::uint64_t timeouts = 0;        // of them, deadlines missed (a remote tier's calls)
   std::string state = "ok";          // "ok", or what is wrong right now
 };
 
@@ -78,6 +79,8 @@ public:
   virtual ~tier() = default;
   /// "memory", "disk", "shared": what Cache-Status' detail says of a hit from it.
   virtual const char* name() const noexcept = 0;
+  /// True for a tier other instances share (what they purge reaches it already).
+  virtual bool shared() const noexcept { return false; }
   virtual awaitable<lookup_result> lookup(const cache_key& key) = 0;
   virtual awaitable<tier_failure> insert(const cache_key& key, std::shared_ptr<const entry> e) = 0;
   virtual awaitable<purge_result> purge(purge_filter filter) = 0;

@@ -19,20 +19,22 @@ awaitable<tiered::found> tiered::lookup(const cache_key& key) {
   co_return found{};
 }
 
-awaitable<bool> tiered::insert(const cache_key& key, std::shared_ptr<const entry> e) {
+awaitable<bool> tiered::insert(const cache_key& key, std::shared_ptr<const entry> e, bool everywhere) {
   bool taken = memory_->put(key, e);
   for (const auto& t : lower_) {
+    if (!everywhere && t->shared()) continue;
     const auto failure = co_await t->insert(key, e);
     taken = taken || failure == tier_failure::none;
   }
   co_return taken;
 }
 
-awaitable<std::vector<tiered::purged>> tiered::purge(purge_filter filter) {
+awaitable<std::vector<tiered::purged>> tiered::purge(purge_filter filter, bool everywhere) {
   ++purges_;
   std::vector<purged> out;
   out.push_back({memory_.get(), purge_result{memory_->erase(filter)}});
   for (const auto& t : lower_) {
+    if (!everywhere && t->shared()) continue;
     auto result = co_await t->purge(filter);
     out.push_back({t.get(), result});
   }

@@ -25,16 +25,19 @@ public:
   };
   awaitable<found> lookup(const cache_key& key);
 
-  /// Stores `e` in memory now and queues it for every lower tier. False when no tier
-  /// took it (larger than every tier's max_bytes, every queue full).
-  awaitable<bool> insert(const cache_key& key, std::shared_ptr<const entry> e);
+  /// Stores `e` in memory now and queues it for every lower tier (with `everywhere`
+  /// false, for this instance's own tiers only: the page came from the shared one).
+  /// False when no tier took it (larger than every tier's max_bytes, every queue full).
+  awaitable<bool> insert(const cache_key& key, std::shared_ptr<const entry> e, bool everywhere = true);
 
   struct purged {
     const tier* from = nullptr;
     purge_result result;
   };
-  /// Removes what `filter` matches from every tier (waiting for the lower tiers).
-  awaitable<std::vector<purged>> purge(purge_filter filter);
+  /// Removes what `filter` matches from every tier (waiting for the lower tiers), or,
+  /// with `everywhere` false, from this instance's own tiers only (another instance
+  /// purged the shared one and announced it).
+  awaitable<std::vector<purged>> purge(purge_filter filter, bool everywhere = true);
 
   /// Waits for the lower tiers' queued writes (shutdown).
   awaitable<void> flush();

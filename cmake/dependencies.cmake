@@ -24,6 +24,9 @@ pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 # SQLite for the persistent tier (tiers/disk_tier.cpp).
 find_package(SQLite3 REQUIRED)
+# hiredis for the shared tier (tiers/redis_client.cpp): its RESP reader and command
+# formatting; the I/O is Asio's.
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
 # jemalloc for the pcproxy binary: a miss allocates and frees ~10 KB pages while the
 # store evicts, where glibc malloc spent ~40 % more CPU per miss (bench/RESULTS.md).

@@ -5,6 +5,7 @@
 #include "core/error_body.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "tiers/shared_tier.hpp"
 
 #include <openssl/crypto.h>
 #include <rapidjson/stringbuffer.h>
@@ -94,6 +95,8 @@ void render_tier_metrics(core::exposition_writer& w, const cache::tiered& store)
           [](const auto& s) { return s.dropped_writes; });
   counter("pcproxy_cache_tier_errors_total", "Failed cache tier operations (I/O, corrupt entries, timeouts).",
           [](const auto& s) { return s.errors; });
+  counter("pcproxy_cache_tier_timeouts_total", "Cache tier calls that missed their deadline (cache.shared.timeout_ms).",
+          [](const auto& s) { return s.timeouts; });
   counter("pcproxy_cache_tier_evictions_total", "Entries each cache tier removed to stay within its max_bytes.",
           [](const auto& s) { return s.evictions; });
 }
@@ -110,6 +113,7 @@ void tier_members(json_writer& w, const char* name, const cache::tier_stats& s) 
   member(w, "writes", s.writes);
   member(w, "dropped_writes", s.dropped_writes);
   member(w, "errors", s.errors);
+  member(w, "timeouts", s.timeouts);
   member(w, "evictions", s.evictions);
   w.EndObject();
 }
@@ -117,8 +121,9 @@ void tier_members(json_writer& w, const char* name, const cache::tier_stats& s) 
 }  // namespace
 
 admin_handler::admin_handler(std::shared_ptr<const pipeline> proxy,
-                             std::shared_ptr<const upstream::resilient_transport> resilience, bool exposed)
-    : proxy_(std::move(proxy)), resilience_(std::move(resilience)), exposed_(exposed) {}
+                             std::shared_ptr<const upstream::resilient_transport> resilience,
+                             std::shared_ptr<const tiers::shared_tier> fleet, bool exposed)
+    : proxy_(std::move(proxy)), resilience_(std::move(resilience)), fleet_(std::move(fleet)), exposed_(exposed) {}
 
 awaitable<server::response> admin_handler::handle(const server::request& req, const server::request_info&) {
   const std::string_view target = req.target();
@@ -173,6 +178,20 @@ server::response admin_handler::metrics() const {
   w.family("pcproxy_cache_evictions_total", "counter", "Responses evicted from memory to stay within cache.max_bytes.");
   w.sample("pcproxy_cache_evictions_total", {}, memory.evictions);
   render_tier_metrics(w, store);
+  if (fleet_) {
+    const auto f = fleet_->fleet_stats();
+    w.family("pcproxy_cache_shared_leases_total", "counter",
+             "Fleet-wide fetch leases: taken (this instance fetched for the fleet), waited (it waited for another's "
+             "fetch), filled (the wait ended with the page).");
+    w.sample("pcproxy_cache_shared_leases_total", {{"outcome", "taken"}}, f.leases_taken);
+    w.sample("pcproxy_cache_shared_leases_total", {{"outcome", "waited"}}, f.lease_waits);
+    w.sample("pcproxy_cache_shared_leases_total", {{"outcome", "filled"}}, f.waits_filled);
+    w.family("pcproxy_cache_shared_announcements_total", "counter", "Purges and throttle holds received from other instances.");
+    w.sample("pcproxy_cache_shared_announcements_total", {{"kind", "purge"}}, f.purges_received);
+    w.sample("pcproxy_cache_shared_announcements_total", {{"kind", "hold"}}, f.holds_received);
+    w.family("pcproxy_cache_shared_subscribed", "gauge", "1 while this instance hears the fleet's announcements.");
+    w.sample("pcproxy_cache_shared_subscribed", {}, std::uint64_t{f.subscribed ? 1u : 0u});
+  }
   w.family("pcproxy_single_flight_waiters", "gauge", "Requests waiting for an identical request's upstream answer.");
   w.sample("pcproxy_single_flight_waiters", {}, std::uint64_t{proxy_->single_flight_waiters()});
 

@@ -13,12 +13,17 @@
 #include <functional>
 #include <memory>
 
+namespace pcproxy::tiers {
+class shared_tier;
+}
+
 namespace pcproxy::proxy {
 
 class admin_handler final : public server::request_handler {
 public:
+  /// `fleet`: the shared tier, when one is configured (its coordination statistics).
   admin_handler(std::shared_ptr<const pipeline> proxy, std::shared_ptr<const upstream::resilient_transport> resilience,
-                bool exposed);
+                std::shared_ptr<const tiers::shared_tier> fleet, bool exposed);
 
   /// Where the open-connections gauge comes from (the server, made after this handler).
   void set_connection_gauge(std::function<std::size_t()> gauge) { open_connections_ = std::move(gauge); }
@@ -33,6 +38,7 @@ private:
 
   std::shared_ptr<const pipeline> proxy_;
   std::shared_ptr<const upstream::resilient_transport> resilience_;  // null when upstream is injected
+  std::shared_ptr<const tiers::shared_tier> fleet_;                  // null without a shared tier
   const bool exposed_;
   std::function<std::size_t()> open_connections_;
 };

@@ -42,13 +42,15 @@ std::shared_ptr<const cache::entry> renewed(const cache::entry& stale, core::sys
 
 fetcher::fetcher(std::shared_ptr<upstream::transport> upstream, std::shared_ptr<cache::tiered> store,
                  std::shared_ptr<const core::clock> clock, std::shared_ptr<const entry_builder> builder,
-                 std::shared_ptr<traffic_metrics> metrics, std::shared_ptr<token_verdicts> verdicts)
+                 std::shared_ptr<traffic_metrics> metrics, std::shared_ptr<token_verdicts> verdicts,
+                 std::shared_ptr<cache::fleet> fleet)
     : upstream_(std::move(upstream)),
       store_(std::move(store)),
       clock_(std::move(clock)),
       builder_(std::move(builder)),
       metrics_(std::move(metrics)),
-      verdicts_(std::move(verdicts)) {}
+      verdicts_(std::move(verdicts)),
+      fleet_(std::move(fleet)) {}
 
 fetch_plan fetcher::plan(const call& c, const cache::cache_key& key, std::shared_ptr<const cache::entry> stored,
                          const cache::cache_control& directives) const {
@@ -87,7 +89,11 @@ awaitable<fetcher::outcome> fetcher::fetch_collapsed(const fetch_plan& plan) {
   auto ticket = flights_.join(plan.key);
   if (ticket.leader) {
     flights::leader_guard guard(flights_, plan.key, ticket.shared);
-    auto result = co_await fetch(plan);
+    std::shared_ptr<const fetched> result;
+    if (fleet_)
+      result = co_await fetch_for_fleet(plan);
+    else
+      result = co_await fetch(plan);
     guard.finish(result);
     co_return outcome{result, true};
   }
@@ -96,6 +102,33 @@ awaitable<fetcher::outcome> fetcher::fetch_collapsed(const fetch_plan& plan) {
   if (shareable) co_return outcome{result, false};
   auto own = co_await fetch(plan);
   co_return outcome{own, true};
+}
+
+awaitable<std::shared_ptr<const fetched>> fetcher::fetch_for_fleet(const fetch_plan& plan) {
+  const auto until = std::chrono::steady_clock::now() + plan.single_flight_wait;
+  for (;;) {
+    const auto lease = co_await fleet_->acquire(plan.key);
+    if (lease != cache::fleet::lease::taken) {  // ours, or Redis is out: fetch
+      auto result = co_await fetch(plan);
+      if (lease == cache::fleet::lease::mine) fleet_->release(plan.key);  // after the page was sent to Redis
+      co_return result;
+    }
+    auto page = co_await fleet_->wait_for(plan.key, until);
+    if (page) {
+      co_await store_->insert(plan.key, page, false);  // into this instance's own tiers
+      auto out = std::make_shared<fetched>();
+      out->response = std::move(page);
+      out->stored = true;
+      out->shared = true;
+      out->sent = plan.corr;
+      co_return out;
+    }
+    // Waited long enough, or the holder gave up without a page: fetch (or lead anew).
+    if (std::chrono::steady_clock::now() >= until) {
+      auto own = co_await fetch(plan);
+      co_return own;
+    }
+  }
 }
 
 awaitable<std::shared_ptr<const fetched>> fetcher::fetch(const fetch_plan& plan) {

@@ -6,6 +6,7 @@
 // renews it without replacing its bytes. stale-while-revalidate refreshes run here, in
 // the background.
 // Thread-safety: every member may be called concurrently from any executor.
+#include "cache/fleet.hpp"
 #include "cache/policy.hpp"
 #include "cache/tiered.hpp"
 #include "proxy/entry_builder.hpp"
@@ -27,6 +28,7 @@ struct fetched {
   std::shared_ptr<const cache::entry> response;  // upstream's answer as an immutable entry
   bool stored = false;                           // `response` is in the cache
   bool revalidated = false;                      // upstream confirmed the stored bytes
+  bool shared = false;                           // another instance fetched it (the fleet's lease)
   upstream::failure error = upstream::failure::none;
   std::string detail;
   std::optional<std::chrono::milliseconds> retry_after;
@@ -56,7 +58,8 @@ class fetcher : public std::enable_shared_from_this<fetcher> {
 public:
   fetcher(std::shared_ptr<upstream::transport> upstream, std::shared_ptr<cache::tiered> store,
           std::shared_ptr<const core::clock> clock, std::shared_ptr<const entry_builder> builder,
-          std::shared_ptr<traffic_metrics> metrics, std::shared_ptr<token_verdicts> verdicts);
+          std::shared_ptr<traffic_metrics> metrics, std::shared_ptr<token_verdicts> verdicts,
+          std::shared_ptr<cache::fleet> fleet);
 
   /// The upstream request for `c` (a GET also for HEAD: the stored GET answers both),
   /// conditional when `stored` has a validator, with the JSON check its policy asks for.
@@ -69,6 +72,8 @@ public:
   };
   /// Leads the key's single flight or follows it. Within a tenant scope the leader may
   /// hold another token: only its successes are shared, other followers fetch anew.
+  /// With a fleet, the leader also takes the page's lease, or waits for the instance
+  /// that holds it (up to cache.single_flight_wait_ms).
   awaitable<outcome> fetch_collapsed(const fetch_plan& plan);
 
   /// One upstream exchange outside any flight (an unverified tenant token's own).
@@ -83,12 +88,15 @@ public:
 private:
   using flights = single_flight<cache::cache_key, fetched, cache::cache_key_hash>;
 
+  awaitable<std::shared_ptr<const fetched>> fetch_for_fleet(const fetch_plan& plan);
+
   const std::shared_ptr<upstream::transport> upstream_;
   const std::shared_ptr<cache::tiered> store_;
   const std::shared_ptr<const core::clock> clock_;
   const std::shared_ptr<const entry_builder> builder_;
   const std::shared_ptr<traffic_metrics> metrics_;
   const std::shared_ptr<token_verdicts> verdicts_;
+  const std::shared_ptr<cache::fleet> fleet_;
   flights flights_;
 };
 

@@ -58,7 +58,7 @@ pipeline::live_state::live_state(const config::config& c, traffic_metrics& metri
 
 pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                    std::shared_ptr<cache::tiered> store, std::shared_ptr<const core::clock> clock,
-                   upstream::random_source random)
+                   upstream::random_source random, std::shared_ptr<cache::fleet> fleet)
     : settings_(settings),
       upstream_(std::move(upstream)),
       store_(std::move(store)),
@@ -67,7 +67,7 @@ pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::tra
       metrics_(std::make_shared<traffic_metrics>()),
       verdicts_(std::make_shared<token_verdicts>(clock_)),
       builder_(std::make_shared<entry_builder>(settings)),
-      fetcher_(std::make_shared<fetcher>(upstream_, store_, clock_, builder_, metrics_, verdicts_)),
+      fetcher_(std::make_shared<fetcher>(upstream_, store_, clock_, builder_, metrics_, verdicts_, std::move(fleet))),
       live_(std::make_shared<const live_state>(settings, *metrics_)) {}
 
 pipeline::~pipeline() = default;
@@ -210,6 +210,10 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     co_return res;
   }
   const auto& answer = *result.response;
+  if (result.shared) {  // another instance of the fleet fetched it
+    co_return respond(c, answer, cache_result::hit,
+                      "pcproxy; hit; detail=shared" + ttl_param(cache::time_to_live(answer, clock_->now())));
+  }
   const auto ttl = result.stored ? ttl_param(cache::time_to_live(answer, answer.revalidated_at)) : std::string{};
   server::response res;
   if (result.revalidated) {

@@ -7,6 +7,7 @@
 // headers. Every request leaves a record for metrics and the access log.
 // Thread-safety: handle() runs concurrently; apply() swaps the reloadable settings
 // atomically (requests in flight finish with the settings they started with).
+#include "cache/fleet.hpp"
 #include "cache/tiered.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
@@ -31,9 +32,10 @@ class token_verdicts;
 
 class pipeline final : public server::request_handler, public std::enable_shared_from_this<pipeline> {
 public:
+  /// `fleet`: the shared tier's coordination when a fleet shares the cache, else null.
   pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
            std::shared_ptr<cache::tiered> store, std::shared_ptr<const core::clock> clock,
-           upstream::random_source random);
+           upstream::random_source random, std::shared_ptr<cache::fleet> fleet = nullptr);
   ~pipeline() override;
 
   awaitable<server::response> handle(const server::request& req,

@@ -5,6 +5,7 @@
 #include "proxy/admin.hpp"
 #include "proxy/pipeline.hpp"
 #include "tiers/disk_tier.hpp"
+#include "tiers/shared_tier.hpp"
 #include "upstream/client.hpp"
 #include "upstream/resilient_transport.hpp"
 
@@ -23,6 +24,19 @@ bool admin_exposed(const config::config& settings) {
   return ec || !address.is_loopback();
 }
 
+// The key of cache.disk.encryption_key_file: the disk and shared tiers' encryption.
+std::optional<cache::encryption_key> encryption_key(const config::config& settings) {
+  const auto& file = settings.cache.disk.encryption_key_file;
+  if (file.empty()) return std::nullopt;
+  std::ifstream in(file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) throw std::runtime_error("cache.disk.encryption_key_file: cannot read \"" + file + "\"");
+  std::string why;
+  auto key = cache::parse_encryption_key(text, why);
+  if (!key) throw std::runtime_error("cache.disk.encryption_key_file: \"" + file + "\": " + why);
+  return key;
+}
+
 // The disk tier when cache.disk.path is set. Start-up errors name the key.
 std::shared_ptr<tiers::disk_tier> disk_tier_for(const config::config& settings,
                                                 std::shared_ptr<const core::clock> clock) {
@@ -31,50 +45,101 @@ std::shared_ptr<tiers::disk_tier> disk_tier_for(const config::config& settings,
   tiers::disk_settings s;
   s.directory = disk.path;
   s.max_bytes = static_cast<std::size_t>(disk.max_bytes);
-  if (!disk.encryption_key_file.empty()) {
-    std::ifstream in(disk.encryption_key_file);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in && !in.eof())
-      throw std::runtime_error("cache.disk.encryption_key_file: cannot read \"" + disk.encryption_key_file + "\"");
-    std::string why;
-    s.encryption = cache::parse_encryption_key(text, why);
-    if (!s.encryption)
-      throw std::runtime_error("cache.disk.encryption_key_file: \"" + disk.encryption_key_file + "\": " + why);
-  }
+  s.encryption = encryption_key(settings);
   return std::make_shared<tiers::disk_tier>(std::move(s), std::move(clock));
 }
 
-std::vector<std::shared_ptr<cache::tier>> lower_tiers(const std::shared_ptr<tiers::disk_tier>& disk) {
+// The shared tier when cache.shared.url is set (and an executor runs its connections).
+std::shared_ptr<tiers::shared_tier> shared_tier_for(const config::config& settings,
+                                                    std::shared_ptr<const core::clock> clock,
+                                                    std::optional<net::any_io_executor> executor) {
+  const auto& shared = settings.cache.shared;
+  if (!shared.url || !executor) return nullptr;
+  tiers::shared_settings s;
+  s.redis.url = *shared.url;
+  s.redis.password = shared.url->password;
+  if (!shared.password_file.empty()) {
+    std::ifstream in(shared.password_file);
+    std::string password((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in && !in.eof())
+      throw std::runtime_error("cache.shared.password_file: cannot read \"" + shared.password_file + "\"");
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r' || password.back() == ' '))
+      password.pop_back();
+    s.redis.password = std::move(password);
+  }
+  s.redis.ca_file = shared.ca_file;
+  s.redis.timeout = std::chrono::milliseconds(shared.timeout_ms);
+  s.key_prefix = shared.key_prefix;
+  s.lock = std::chrono::milliseconds(shared.lock_ms);
+  s.encryption = encryption_key(settings);
+  return std::make_shared<tiers::shared_tier>(*executor, std::move(s), std::move(clock));
+}
+
+std::vector<std::shared_ptr<cache::tier>> lower_tiers(std::shared_ptr<tiers::disk_tier> disk,
+                                                      std::shared_ptr<tiers::shared_tier> shared) {
   std::vector<std::shared_ptr<cache::tier>> out;
-  if (disk) out.push_back(disk);
+  if (disk) out.push_back(std::move(disk));
+  if (shared) out.push_back(std::move(shared));
   return out;
 }
+
+// What other instances announce, applied here: their purges to this instance's own
+// tiers, their throttle holds to this instance's upstream client.
+class fleet_listener final : public cache::fleet_events {
+public:
+  fleet_listener(std::shared_ptr<cache::tiered> store, net::any_io_executor executor,
+                 std::shared_ptr<upstream::resilient_transport> resilience)
+      : store_(std::move(store)), executor_(std::move(executor)), resilience_(std::move(resilience)) {}
+
+  void purged(const cache::purge_filter& filter) override {
+    net::co_spawn(executor_, store_->purge(filter, false), net::detached);
+  }
+  void held(const std::string& scope, std::chrono::milliseconds wait) override {
+    if (resilience_) resilience_->hold(scope, wait);
+  }
+
+private:
+  std::shared_ptr<cache::tiered> store_;
+  net::any_io_executor executor_;
+  std::shared_ptr<upstream::resilient_transport> resilience_;
+};
 
 }  // namespace
 
 service::service(net::io_context& ioc, const config::config& settings, std::shared_ptr<const core::clock> clock)
     : service(settings,
-              std::make_shared<upstream::resilient_transport>(std::make_shared<upstream::client>(ioc, settings.upstream, config::io_threads(settings)),
-                                                              settings, clock, upstream::system_uniform01(),
-                                                              upstream::id_random()),
-              clock) {}
+              std::make_shared<upstream::resilient_transport>(
+                  std::make_shared<upstream::client>(ioc, settings.upstream, config::io_threads(settings)), settings,
+                  clock, upstream::system_uniform01(), upstream::id_random()),
+              clock, ioc.get_executor()) {}
 
 service::service(const config::config& settings, std::shared_ptr<upstream::resilient_transport> resilient,
-                 std::shared_ptr<const core::clock> clock)
-    : service(settings, std::static_pointer_cast<upstream::transport>(resilient), std::move(clock)) {
+                 std::shared_ptr<const core::clock> clock, net::any_io_executor executor)
+    : service(settings, std::static_pointer_cast<upstream::transport>(resilient), std::move(clock), executor) {
   resilience_ = std::move(resilient);
-  admin_ = std::make_shared<proxy::admin_handler>(proxy_, resilience_, admin_exposed(settings));
+  admin_ = std::make_shared<proxy::admin_handler>(proxy_, resilience_, shared_, admin_exposed(settings));
+  if (shared_) {
+    resilience_->on_hold([fleet = shared_](const std::string& scope, std::chrono::milliseconds wait) {
+      fleet->announce_hold(scope, wait);
+    });
+    shared_->start(std::make_shared<fleet_listener>(store_, executor, resilience_));
+  }
 }
 
 service::service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                  std::shared_ptr<const core::clock> clock)
+    : service(settings, std::move(upstream), std::move(clock), std::nullopt) {}
+
+service::service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
+                 std::shared_ptr<const core::clock> clock, std::optional<net::any_io_executor> executor)
     : disk_(disk_tier_for(settings, clock)),
+      shared_(shared_tier_for(settings, clock, executor)),
       store_(std::make_shared<cache::tiered>(
           std::make_shared<cache::memory_tier>(static_cast<std::size_t>(settings.cache.max_bytes), clock),
-          lower_tiers(disk_))),
-      proxy_(std::make_shared<pipeline>(settings, std::move(upstream), store_, std::move(clock),
-                                        upstream::id_random())),
-      admin_(std::make_shared<proxy::admin_handler>(proxy_, nullptr, admin_exposed(settings))),
+          lower_tiers(disk_, shared_))),
+      proxy_(std::make_shared<pipeline>(settings, std::move(upstream), store_, std::move(clock), upstream::id_random(),
+                                        shared_)),
+      admin_(std::make_shared<proxy::admin_handler>(proxy_, nullptr, shared_, admin_exposed(settings))),
       not_ready_while_circuit_open_(settings.admin.not_ready_while_circuit_open) {}
 
 std::shared_ptr<server::request_handler> service::proxy_handler() const { return proxy_; }
@@ -89,6 +154,7 @@ void service::apply(const config::config& settings) {
 
 void service::close(std::chrono::steady_clock::time_point deadline) {
   if (disk_) disk_->close(deadline);
+  if (shared_) shared_->close();
 }
 
 void service::set_connection_gauge(std::function<std::size_t()> gauge) { admin_->set_connection_gauge(std::move(gauge)); }

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,7 @@ class resilient_transport;
 }
 namespace pcproxy::tiers {
 class disk_tier;
+class shared_tier;
 }
 
 namespace pcproxy::proxy {
@@ -64,10 +66,13 @@ public:
 
 private:
   service(const config::config& settings, std::shared_ptr<upstream::resilient_transport> resilient,
-          std::shared_ptr<const core::clock> clock);
+          std::shared_ptr<const core::clock> clock, net::any_io_executor executor);
+  service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
+          std::shared_ptr<const core::clock> clock, std::optional<net::any_io_executor> executor);
 
   std::shared_ptr<upstream::resilient_transport> resilience_;
   std::shared_ptr<tiers::disk_tier> disk_;
+  std::shared_ptr<tiers::shared_tier> shared_;
   std::shared_ptr<cache::tiered> store_;
   std::shared_ptr<pipeline> proxy_;
   std::shared_ptr<proxy::admin_handler> admin_;

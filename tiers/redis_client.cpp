@@ -116,8 +116,11 @@ const char* to_string(redis_failure f) noexcept {
 // One connected stream to Redis, TCP or TLS, and the RESP reader for what it sends.
 class redis_link {
 public:
-  redis_link(net::any_io_executor executor, net::ssl::context* tls) : tcp_(executor) {
-    if (tls) tls_.emplace(tcp_, *tls);  // owns the TCP stream from here on
+  redis_link(net::any_io_executor executor, net::ssl::context* tls) {
+    if (tls)
+      secure_.emplace(executor, *tls);
+    else
+      plain_.emplace(executor);
     reader_.reset(redisReaderCreate());
   }
 
@@ -141,50 +144,55 @@ public:
       if (ec) co_return failed(redis_failure::io, "cannot resolve " + u.host + ": " + ec.message());
       endpoints = std::move(results);
     }
-    auto& layer = tls_ ? beast::get_lowest_layer(*tls_) : tcp_;
+    auto& layer = tcp();
     layer.expires_at(until);
     auto [cec, ep] = co_await layer.async_connect(endpoints, use_nothrow);
     if (cec) co_return failed(redis_failure::io, "cannot connect to " + where(u) + ": " + cec.message());
     layer.socket().set_option(tcp::no_delay(true));
-    if (tls_) {
+    if (secure_) {
       if (!is_ip_literal(u.host))
-        SSL_ctrl(tls_->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+        // SSL_set_tlsext_host_name is a macro with a C cast; this is what it expands to.
+        SSL_ctrl(secure_->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                  const_cast<char*>(u.host.c_str()));
-      tls_->set_verify_mode(net::ssl::verify_peer);
-      std::string verify_error;
-      tls_->set_verify_callback([&verify_error, host = u.host](bool preverified, net::ssl::verify_context& ctx) {
+      secure_->set_verify_mode(net::ssl::verify_peer);
+      secure_->set_verify_callback([this, host = u.host](bool preverified, net::ssl::verify_context& ctx) {
         if (!preverified) {
-          verify_error = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.native_handle()));
+          verify_error_ = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.native_handle()));
           return false;
         }
         if (!net::ssl::host_name_verification(host)(preverified, ctx)) {
-          verify_error = "the certificate is not valid for " + host;
+          verify_error_ = "the certificate is not valid for " + host;
           return false;
         }
         return true;
       });
-      auto [hec] = co_await tls_->async_handshake(net::ssl::stream_base::client, use_nothrow);
+      auto [hec] = co_await secure_->async_handshake(net::ssl::stream_base::client, use_nothrow);
       if (hec)
-        co_return failed(redis_failure::io, "TLS handshake with " + where(u) + " failed: " +
-                                                (verify_error.empty() ? hec.message()
-                                                                      : "certificate verification failed (" +
-                                                                            verify_error + "); set cache.shared.ca_file"));
+        co_return failed(redis_failure::io,
+                         "TLS handshake with " + where(u) + " failed: " +
+                             (verify_error_.empty() ? hec.message()
+                                                    : "certificate verification failed (" + verify_error_ +
+                                                          "); set cache.shared.ca_file to trust a private CA"));
     }
     if (!s.password.empty()) {
       std::vector<std::string> auth = {"AUTH"};
       if (!u.user.empty()) auth.push_back(u.user);
       auth.push_back(s.password);
-      auto r = co_await call(format_command(auth), until);
+      auto wire = format_command(auth);
+      auto r = co_await call(std::move(wire), until);
       if (!r.ok()) {
-        r.detail = "AUTH refused by " + where(u) + ": " + r.detail + "; check cache.shared.password_file";
+        r.detail = "AUTH refused: " + r.detail + "; check cache.shared.password_file";
         co_return r;
       }
     }
     if (u.db != 0) {
-      auto r = co_await call(format_command({"SELECT", std::to_string(u.db)}), until);
+      auto select = format_command({"SELECT", std::to_string(u.db)});
+      auto r = co_await call(std::move(select), until);
       if (!r.ok()) co_return r;
     }
-    auto r = co_await call(format_command({"PING"}), until);
+    auto ping = format_command({"PING"});
+    auto r = co_await call(std::move(ping), until);
+    if (r.ok() && r.reply.text != "PONG") r = failed(redis_failure::refused, "PING answered " + r.reply.text);
     layer.expires_never();
     co_return r;
   }
@@ -192,10 +200,10 @@ public:
   /// Writes `bytes`; "" or what failed.
   awaitable<std::string> write(std::string bytes) {
     error_code ec;
-    if (tls_)
-      std::tie(ec, std::ignore) = co_await net::async_write(*tls_, net::buffer(bytes), use_nothrow);
+    if (secure_)
+      std::tie(ec, std::ignore) = co_await net::async_write(*secure_, net::buffer(bytes), use_nothrow);
     else
-      std::tie(ec, std::ignore) = co_await net::async_write(tcp_, net::buffer(bytes), use_nothrow);
+      std::tie(ec, std::ignore) = co_await net::async_write(*plain_, net::buffer(bytes), use_nothrow);
     co_return ec ? "writing failed: " + ec.message() : std::string{};
   }
 
@@ -212,19 +220,19 @@ public:
       }
       error_code ec;
       std::size_t n = 0;
-      if (tls_)
-        std::tie(ec, n) = co_await tls_->async_read_some(net::buffer(buffer_), use_nothrow);
+      if (secure_)
+        std::tie(ec, n) = co_await secure_->async_read_some(net::buffer(buffer_), use_nothrow);
       else
-        std::tie(ec, n) = co_await tcp_.async_read_some(net::buffer(buffer_), use_nothrow);
-      if (ec) co_return failed(redis_failure::io, "reading failed: " + ec.message());
+        std::tie(ec, n) = co_await plain_->async_read_some(net::buffer(buffer_), use_nothrow);
+      if (ec) co_return failed(redis_failure::io, ec == net::error::eof ? "Redis closed the connection"
+                                                                         : "reading failed: " + ec.message());
       redisReaderFeed(reader_.get(), buffer_.data(), n);
     }
   }
 
   /// One command and its reply by `until` (connecting, subscribing).
   awaitable<redis_result> call(std::string wire, steady::time_point until) {
-    auto& layer = tls_ ? beast::get_lowest_layer(*tls_) : tcp_;
-    layer.expires_at(until);
+    tcp().expires_at(until);
     if (auto err = co_await write(std::move(wire)); !err.empty()) co_return failed(redis_failure::io, err);
     auto r = co_await read();
     if (r.failure == redis_failure::io && steady::now() >= until) r.failure = redis_failure::timeout;
@@ -233,29 +241,31 @@ public:
 
   void close() {
     error_code ignored;
-    beast::get_lowest_layer(tls_ ? beast::get_lowest_layer(*tls_) : tcp_).socket().close(ignored);
+    tcp().socket().close(ignored);
   }
 
 private:
+  beast::tcp_stream& tcp() { return plain_ ? *plain_ : beast::get_lowest_layer(*secure_); }
+
   struct reader_free {
     void operator()(redisReader* r) const noexcept { redisReaderFree(r); }
   };
-  beast::tcp_stream tcp_;
-  std::optional<beast::ssl_stream<beast::tcp_stream&>> tls_;
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure_;
+  std::string verify_error_;
   std::unique_ptr<redisReader, reader_free> reader_;
   std::array<char, 16384> buffer_{};
 };
 
 // ---- redis_client ----
 
-struct redis_client::state : std::enable_shared_from_this<state> {
-  state(net::any_io_executor executor, redis_settings s, redis_client& o)
+struct redis_client::impl : std::enable_shared_from_this<impl> {
+  impl(net::any_io_executor executor, redis_settings s)
       : strand(net::make_strand(executor)),
         settings(std::move(s)),
         tls(tls_context_for(settings)),
         timer(strand),
-        backoff(settings.min_backoff),
-        owner(o) {}
+        backoff(settings.min_backoff) {}
 
   struct pending {
     std::string wire;
@@ -276,14 +286,24 @@ struct redis_client::state : std::enable_shared_from_this<state> {
   milliseconds backoff;
   std::string last_failure;
   core::log_limiter failure_log{std::chrono::seconds(30)};
-  redis_client& owner;  // its counters; the client outlives its state's strand work (see ~redis_client)
+  std::atomic<bool> up{true};
+  std::atomic<std::uint64_t> timeouts{0}, failures{0}, refusals{0};
+  std::atomic<std::size_t> in_queue{0};  // commands submitted and not finished
+
+  // Delivers a reply to whoever awaits it; a sent-and-forgotten command (no completion)
+  // only leaves the count of waiting commands.
+  void finish(std::unique_ptr<core::completion<redis_result>>& done, redis_result r) {
+    --in_queue;
+    if (!done && r.failure == redis_failure::refused) ++refusals;
+    if (done) done->deliver(std::move(r));
+  }
 
   void submit(std::string wire, std::unique_ptr<core::completion<redis_result>> done) {
     const auto now = steady::now();
-    if (closed) return done->deliver(failed(redis_failure::unavailable, "the client is closed"));
+    if (closed) return finish(done, failed(redis_failure::unavailable, "the client is closed"));
     if (now < breaker_until) {
       const auto left = std::chrono::duration_cast<milliseconds>(breaker_until - now).count();
-      return done->deliver(failed(redis_failure::unavailable,
+      return finish(done, failed(redis_failure::unavailable,
                                   "Redis failed (" + last_failure + "); the next try is in " + std::to_string(left) + " ms"));
     }
     queue.push_back({std::move(wire), false, now + settings.timeout, std::move(done)});
@@ -312,7 +332,7 @@ struct redis_client::state : std::enable_shared_from_this<state> {
     link = std::move(fresh);
     ++generation;
     backoff = settings.min_backoff;
-    owner.up_ = true;
+    up = true;
     if (was_down) log()->info("shared tier: {} is reachable again; sharing resumes", where(settings.url));
     was_down = false;
     net::co_spawn(strand, read_loop(link, generation), net::detached);
@@ -350,7 +370,7 @@ struct redis_client::state : std::enable_shared_from_this<state> {
       if (queue.empty() || !queue.front().sent) co_return fail(redis_failure::io, "a reply nobody asked for");
       auto done = std::move(queue.front().done);
       queue.pop_front();
-      done->deliver(std::move(r));
+      finish(done, std::move(r));
       arm_timer();
     }
   }
@@ -377,8 +397,8 @@ struct redis_client::state : std::enable_shared_from_this<state> {
     // Not sent yet (still connecting): those fail alone; the connection is not to blame.
     for (auto it = queue.begin(); it != queue.end();) {
       if (!it->sent && it->deadline <= now) {
-        ++owner.timeouts_;
-        it->done->deliver(failed(redis_failure::timeout, "not connected within cache.shared.timeout_ms"));
+        ++timeouts;
+        finish(it->done, failed(redis_failure::timeout, "not connected within cache.shared.timeout_ms"));
         it = queue.erase(it);
       } else {
         ++it;
@@ -394,12 +414,12 @@ struct redis_client::state : std::enable_shared_from_this<state> {
     ++generation;
     writing = false;
     last_failure = detail;
-    ++owner.failures_;
-    if (why == redis_failure::timeout) ++owner.timeouts_;
+    ++failures;
+    if (why == redis_failure::timeout) ++timeouts;
     auto waiting = std::move(queue);
     queue.clear();
     timer.cancel();
-    for (auto& p : waiting) p.done->deliver(failed(why, detail));
+    for (auto& p : waiting) finish(p.done, failed(why, detail));
     breaker_until = steady::now() + backoff;
     std::uint64_t suppressed = 0;
     if (!was_down || failure_log.allow(suppressed))
@@ -407,7 +427,7 @@ struct redis_client::state : std::enable_shared_from_this<state> {
                   "again in {} ms",
                   where(settings.url), detail, backoff.count());
     was_down = true;
-    owner.up_ = false;
+    up = false;
     backoff = std::min(backoff * 2, settings.max_backoff);
   }
 
@@ -419,16 +439,17 @@ struct redis_client::state : std::enable_shared_from_this<state> {
     auto waiting = std::move(queue);
     queue.clear();
     timer.cancel();
-    for (auto& p : waiting) p.done->deliver(failed(redis_failure::unavailable, "the client is closed"));
+    for (auto& p : waiting) finish(p.done, failed(redis_failure::unavailable, "the client is closed"));
   }
 };
 
 redis_client::redis_client(net::any_io_executor executor, redis_settings settings)
-    : state_(std::make_shared<state>(std::move(executor), std::move(settings), *this)) {}
+    : state_(std::make_shared<impl>(std::move(executor), std::move(settings))) {}
 
 redis_client::~redis_client() { close(); }
 
 awaitable<redis_result> redis_client::command(std::vector<std::string> args) {
+  ++state_->in_queue;
   auto start = [st = state_, wire = format_command(args)](std::unique_ptr<core::completion<redis_result>> done) mutable {
     net::dispatch(st->strand, [st, wire = std::move(wire), done = std::move(done)]() mutable {
       st->submit(std::move(wire), std::move(done));
@@ -437,28 +458,36 @@ awaitable<redis_result> redis_client::command(std::vector<std::string> args) {
   co_return co_await core::await_completion<redis_result>(std::move(start));
 }
 
+bool redis_client::send(std::vector<std::string> args) {
+  if (state_->in_queue.load() >= state_->settings.max_queued) return false;
+  ++state_->in_queue;
+  net::dispatch(state_->strand, [st = state_, wire = format_command(args)]() mutable { st->submit(std::move(wire), nullptr); });
+  return true;
+}
+
+bool redis_client::up() const noexcept { return state_->up.load(); }
+std::uint64_t redis_client::timeouts() const noexcept { return state_->timeouts.load(); }
+std::uint64_t redis_client::failures() const noexcept { return state_->failures.load() + state_->refusals.load(); }
+
 std::string redis_client::state() const {
   if (up()) return "ok";
-  return "down: " + where(state_->settings.url) + " failed; retrying with backoff";
+  return "down: " + where(state_->settings.url) + " failed; pcproxy retries it with backoff";
 }
 
 void redis_client::close() {
-  std::promise<void> done;
-  auto finished = done.get_future();
-  net::dispatch(state_->strand, [st = state_, &done] {
-    st->shut();
-    done.set_value();
-  });
-  // The io threads may be gone at shutdown: then nothing runs on the strand any more.
-  finished.wait_for(std::chrono::seconds(1));
+  net::dispatch(state_->strand, [st = state_] { st->shut(); });
 }
 
 // ---- redis_subscriber ----
 
-struct redis_subscriber::state {
+struct redis_subscriber::state : std::enable_shared_from_this<state> {
   state(net::any_io_executor executor, redis_settings s, std::vector<std::string> ch, handler h)
-      : strand(net::make_strand(executor)), settings(std::move(s)), tls(tls_context_for(settings)),
-        channels(std::move(ch)), on_message(std::move(h)) {}
+      : strand(net::make_strand(executor)),
+        settings(std::move(s)),
+        tls(tls_context_for(settings)),
+        channels(std::move(ch)),
+        on_message(std::move(h)) {}
+
   net::strand<net::any_io_executor> strand;
   const redis_settings settings;
   std::optional<net::ssl::context> tls;
@@ -466,7 +495,73 @@ struct redis_subscriber::state {
   const handler on_message;
   std::shared_ptr<redis_link> link;
   bool closed = false;
+  std::atomic<bool> subscribed{false};
   core::log_limiter failure_log{std::chrono::seconds(30)};
+
+  // Subscribes, hands messages over, and after any failure tries again with backoff.
+  awaitable<void> run() {
+    auto self = shared_from_this();
+    auto backoff = settings.min_backoff;
+    net::steady_timer pause(strand);
+    while (!closed) {
+      auto l = std::make_shared<redis_link>(strand, tls ? &*tls : nullptr);
+      const auto until = steady::now() + settings.connect_timeout;
+      auto r = co_await l->connect(settings, until);
+      if (r.ok()) {
+        std::vector<std::string> subscribe = {"SUBSCRIBE"};
+        subscribe.insert(subscribe.end(), channels.begin(), channels.end());
+        auto wire = format_command(subscribe);
+        r = co_await l->call(std::move(wire), until);
+        for (std::size_t confirmed = 1; r.ok() && confirmed < channels.size(); ++confirmed) r = co_await l->read();
+      }
+      if (r.ok() && !closed) {
+        link = l;
+        subscribed = true;
+        backoff = settings.min_backoff;
+        net::co_spawn(strand, ping(l), net::detached);
+        for (;;) {
+          auto message = co_await l->read();
+          if (!message.ok()) break;
+          heard = steady::now();
+          const auto& e = message.reply.elements;
+          if (e.size() == 3 && e[0].text == "message") on_message(e[1].text, e[2].text);
+        }
+        link.reset();
+        subscribed = false;
+        if (closed) break;
+        r = failed(redis_failure::io, "the subscription's connection was lost");
+      }
+      std::uint64_t suppressed = 0;
+      if (failure_log.allow(suppressed))
+        log()->warn("shared tier: subscribing at {} failed ({}); purges and holds from other instances reach this one "
+                    "again once it works (retrying in {} ms)",
+                    where(settings.url), r.detail, backoff.count());
+      pause.expires_after(backoff);
+      co_await pause.async_wait(use_nothrow);
+      backoff = std::min(backoff * 2, settings.max_backoff);
+    }
+  }
+
+  // A ping every 5 s; a link quiet for 15 s is dead, and closing it ends the read.
+  awaitable<void> ping(std::shared_ptr<redis_link> l) {
+    auto self = shared_from_this();
+    heard = steady::now();
+    net::steady_timer tick(strand);
+    for (;;) {
+      tick.expires_after(std::chrono::seconds(5));
+      co_await tick.async_wait(use_nothrow);
+      if (link != l) co_return;
+      if (steady::now() - heard > std::chrono::seconds(15)) {
+        l->close();
+        co_return;
+      }
+      auto ping = format_command({"PING"});
+      const auto failed_write = co_await l->write(std::move(ping));
+      if (!failed_write.empty()) co_return;
+    }
+  }
+
+  steady::time_point heard{};
 };
 
 redis_subscriber::redis_subscriber(net::any_io_executor executor, redis_settings settings,
@@ -476,78 +571,15 @@ redis_subscriber::redis_subscriber(net::any_io_executor executor, redis_settings
 
 redis_subscriber::~redis_subscriber() { close(); }
 
-void redis_subscriber::start() {
-  net::co_spawn(state_->strand, run(), net::detached);
-}
+void redis_subscriber::start() { net::co_spawn(state_->strand, state_->run(), net::detached); }
 
-awaitable<void> redis_subscriber::run() {
-  auto self = shared_from_this();
-  auto st = state_;
-  auto backoff = st->settings.min_backoff;
-  net::steady_timer pause(st->strand);
-  while (!st->closed) {
-    auto l = std::make_shared<redis_link>(st->strand, st->tls ? &*st->tls : nullptr);
-    const auto until = steady::now() + st->settings.connect_timeout;
-    auto r = co_await l->connect(st->settings, until);
-    if (r.ok()) {
-      std::vector<std::string> subscribe = {"SUBSCRIBE"};
-      subscribe.insert(subscribe.end(), st->channels.begin(), st->channels.end());
-      r = co_await l->call(format_command(subscribe), until);
-      for (std::size_t confirmed = 1; r.ok() && confirmed < st->channels.size(); ++confirmed) r = co_await l->read();
-    }
-    if (r.ok() && !st->closed) {
-      st->link = l;
-      subscribed_ = true;
-      backoff = st->settings.min_backoff;
-      // A ping every 5 s; a link quiet for 15 s is dead, and closing it ends the read.
-      auto last_heard = std::make_shared<steady::time_point>(steady::now());
-      auto pinger = [l, last_heard, st]() -> awaitable<void> {
-        net::steady_timer tick(co_await net::this_coro::executor);
-        for (;;) {
-          tick.expires_after(std::chrono::seconds(5));
-          co_await tick.async_wait(use_nothrow);
-          if (st->link != l) co_return;
-          if (steady::now() - *last_heard > std::chrono::seconds(15)) {
-            l->close();
-            co_return;
-          }
-          const auto err = co_await l->write(format_command({"PING"}));
-          if (!err.empty()) co_return;
-        }
-      };
-      net::co_spawn(st->strand, pinger, net::detached);
-      for (;;) {
-        auto message = co_await l->read();
-        if (!message.ok()) break;
-        *last_heard = steady::now();
-        const auto& e = message.reply.elements;
-        if (e.size() == 3 && e[0].text == "message") st->on_message(e[1].text, e[2].text);
-      }
-      st->link.reset();
-      subscribed_ = false;
-      if (st->closed) break;
-      r = failed(redis_failure::io, "the subscription connection was lost");
-    }
-    std::uint64_t suppressed = 0;
-    if (st->failure_log.allow(suppressed))
-      log()->warn("shared tier: subscribing at {} failed ({}); purges and holds from other instances wait until it "
-                  "works again (retrying in {} ms)",
-                  where(st->settings.url), r.detail, backoff.count());
-    pause.expires_after(backoff);
-    co_await pause.async_wait(use_nothrow);
-    backoff = std::min(backoff * 2, st->settings.max_backoff);
-  }
-}
+bool redis_subscriber::subscribed() const noexcept { return state_->subscribed.load(); }
 
 void redis_subscriber::close() {
-  std::promise<void> done;
-  auto finished = done.get_future();
-  net::dispatch(state_->strand, [st = state_, &done] {
+  net::dispatch(state_->strand, [st = state_] {
     st->closed = true;
     if (st->link) st->link->close();
-    done.set_value();
   });
-  finished.wait_for(std::chrono::seconds(1));
 }
 
 }  // namespace pcproxy::tiers

@@ -59,11 +59,12 @@ struct redis_settings {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds min_backoff{250};
   std::chrono::milliseconds max_backoff{10000};
+  std::size_t max_queued = 10000;  // commands waiting for a reply; more sent ones are dropped
 };
 
 class redis_link;
 
-class redis_client : public std::enable_shared_from_this<redis_client> {
+class redis_client {
 public:
   /// Start-up: throws std::runtime_error when the CA file cannot be loaded.
   redis_client(net::any_io_executor executor, redis_settings settings);
@@ -73,23 +74,27 @@ public:
   /// reply of type error is a failure (refused) with Redis's message as the detail.
   awaitable<redis_result> command(std::vector<std::string> args);
 
+  /// Queues a command whose reply nobody awaits (writes, announcements), in order with
+  /// every other command; false (dropped) when settings.max_queued commands wait already.
+  bool send(std::vector<std::string> args);
+
   /// Whether the connection works (false while the breaker is open), and in words.
-  bool up() const noexcept { return up_.load(); }
+  /// failures() counts failed connections and refused commands; timeouts() those of them
+  /// that were a missed deadline.
+  bool up() const noexcept;
   std::string state() const;
-  std::uint64_t timeouts() const noexcept { return timeouts_.load(); }
-  std::uint64_t failures() const noexcept { return failures_.load(); }
+  std::uint64_t timeouts() const noexcept;
+  std::uint64_t failures() const noexcept;
 
   /// Fails what is waiting and closes the connection; later commands fail at once.
   void close();
 
 private:
-  struct state;
-  std::shared_ptr<state> state_;
-  std::atomic<bool> up_{true};
-  std::atomic<std::uint64_t> timeouts_{0}, failures_{0};
+  struct impl;
+  std::shared_ptr<impl> state_;
 };
 
-class redis_subscriber : public std::enable_shared_from_this<redis_subscriber> {
+class redis_subscriber {
 public:
   using handler = std::function<void(std::string channel, std::string message)>;
   redis_subscriber(net::any_io_executor executor, redis_settings settings, std::vector<std::string> channels,
@@ -98,13 +103,11 @@ public:
   /// Connects and keeps the subscription until close().
   void start();
   void close();
-  bool subscribed() const noexcept { return subscribed_.load(); }
+  bool subscribed() const noexcept;
 
 private:
-  awaitable<void> run();
   struct state;
   std::shared_ptr<state> state_;
-  std::atomic<bool> subscribed_{false};
 };
 
 }  // namespace pcproxy::tiers

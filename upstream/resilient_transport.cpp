@@ -115,8 +115,11 @@ awaitable<result> resilient_transport::send(const request& req, correlation corr
     if (last.answer)
       if (const auto it = last.answer->headers.find(http::field::retry_after); it != last.answer->headers.end())
         retry_after = parse_retry_after(it->value(), clock_->now());
-    if (status == 429 && retry_after)
-      throttle_.hold(req.scope, std::min(*retry_after, milliseconds(retry.max_retry_after_ms)));
+    if (status == 429 && retry_after) {
+      const auto wait = std::min(*retry_after, milliseconds(retry.max_retry_after_ms));
+      throttle_.hold(req.scope, wait);
+      if (hold_listener_) hold_listener_(req.scope, wait);
+    }
 
     const auto step = after_attempt(status, last.error, retryable, retry);
     const auto prefix = fmt::format("{} {} attempt {}/{}: {}", http::to_string(req.method), path, attempt,
@@ -154,6 +157,14 @@ awaitable<result> resilient_transport::send(const request& req, correlation corr
   breaker_.record(healthy(last), permit.probe);
   last.attempts = std::move(records);
   co_return last;
+}
+
+void resilient_transport::hold(const std::string& scope, milliseconds wait) {
+  throttle_.hold(scope, std::min(wait, milliseconds(retry_.load()->max_retry_after_ms)));
+}
+
+void resilient_transport::on_hold(std::function<void(const std::string&, milliseconds)> listener) {
+  hold_listener_ = std::move(listener);
 }
 
 resilient_transport::statistics resilient_transport::stats() const {

@@ -31,6 +31,12 @@ public:
   /// A reload: new retry and circuit settings for the requests that start from now.
   void apply(const config::config& settings);
 
+  /// Holds `scope` back for `wait`, as another instance of the fleet saw upstream ask.
+  void hold(const std::string& scope, std::chrono::milliseconds wait);
+  /// Start-up: `listener` learns of every hold this instance starts itself (to tell
+  /// the fleet). Set before requests flow.
+  void on_hold(std::function<void(const std::string& scope, std::chrono::milliseconds wait)> listener);
+
   struct statistics {
     std::uint64_t requests = 0;        // logical requests that went upstream
     std::uint64_t attempts = 0;
@@ -53,6 +59,7 @@ private:
   retry_budget budget_;
   circuit_breaker breaker_;
   throttle throttle_;
+  std::function<void(const std::string&, std::chrono::milliseconds)> hold_listener_;
   std::atomic<std::uint64_t> requests_{0}, attempts_{0}, retries_{0}, circuit_rejections_{0},
       throttle_rejections_{0};
 };

@@ -13,6 +13,7 @@ using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct fake_env {
   std::map<std::string, std::string> vars;
@@ -218,6 +219,36 @@ TEST(Config, TheDiskTierHasAFlagAnEnvironmentVariableAndAppearsInCheckConfig) {
               ElementsAre(HasSubstr("cache.disk.max_bytes: 0 must be greater than 0")));
   EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_CACHE_DISK_ENCRYPTION_KEY_FILE", "/nonexistent/key"}}}),
               ElementsAre(HasSubstr("cache.disk.encryption_key_file: cannot read")));
+}
+
+TEST(Config, TheSharedTierTakesARedisUrlAndNeverPrintsItsPassword) {
+  EXPECT_FALSE(load_args({}).settings.cache.shared.url);  // off by default
+  EXPECT_EQ(load_args({}).settings.cache.shared.timeout_ms, 50);
+  EXPECT_EQ(load_args({}).settings.cache.shared.key_prefix, "pcproxy:");
+  fake_env env;
+  env.vars["PCPROXY_CACHE_SHARED_URL"] = "rediss://ops:s3cret-key@cache.redis.cache.windows.net:6380/2";
+  const auto c = load_args({}, env).settings;
+  ASSERT_TRUE(c.cache.shared.url);
+  EXPECT_TRUE(c.cache.shared.url->tls);
+  EXPECT_EQ(c.cache.shared.url->host, "cache.redis.cache.windows.net");
+  EXPECT_EQ(c.cache.shared.url->port, 6380);
+  EXPECT_EQ(c.cache.shared.url->db, 2u);
+  EXPECT_EQ(c.cache.shared.url->user, "ops");
+  EXPECT_EQ(c.cache.shared.url->password, "s3cret-key");
+  const auto printed = to_json(c);
+  EXPECT_THAT(printed, HasSubstr("rediss://ops:***@cache.redis.cache.windows.net:6380/2"));
+  EXPECT_THAT(printed, Not(HasSubstr("s3cret-key")));
+  const auto plain = load_args({}, fake_env{{{"PCPROXY_CACHE_SHARED_URL", "redis://127.0.0.1"}}}).settings;
+  EXPECT_EQ(plain.cache.shared.url->port, 6379);
+  EXPECT_FALSE(plain.cache.shared.url->tls);
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_CACHE_SHARED_URL", "http://127.0.0.1:6379"}}}),
+              ElementsAre(HasSubstr("must start with redis:// or rediss://")));
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_CACHE_SHARED_URL", "redis://127.0.0.1:6379/99"}}}),
+              ElementsAre(HasSubstr("use a number from 0 to 15")));
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_CACHE_SHARED_TIMEOUT_MS", "0"}}}),
+              ElementsAre(HasSubstr("cache.shared.timeout_ms: 0 must be greater than 0")));
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_CACHE_SHARED_PASSWORD_FILE", "/nonexistent/pw"}}}),
+              ElementsAre(HasSubstr("cache.shared.password_file: cannot read")));
 }
 
 TEST(Config, TheLiveKeysAreDeclaredOnce) {
