@@ -221,6 +221,39 @@ TEST_F(SharedTier, AWrongPasswordIsAnUnavailableTierNotAFailedRequest) {
   EXPECT_THAT(http_get(c.port(), usage + "?size=5", alice).header("Cache-Status"), HasSubstr("detail=shared"));
 }
 
+TEST_F(SharedTier, ASlowRedisCostsARequestItsTimeoutOnceThenNothing) {
+  redis_server redis(redis_options{.extra_args = {"--enable-debug-command", "yes"}});
+  auto settings = settings_for(redis);
+  settings.cache.shared.timeout_ms = 50;
+  running_proxy a(settings);
+  ASSERT_EQ(http_get(a.port(), usage + "?size=2", alice).status, 200);
+  auto sleeping = std::async(std::launch::async, [&] { return redis.cli({"DEBUG", "SLEEP", "2"}); });
+  std::this_thread::sleep_for(100ms);  // Redis is asleep now
+  for (int size = 3; size < 13; ++size) {
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(http_get(a.port(), usage + "?size=" + std::to_string(size), alice).status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 1s) << "a request waited on the sleeping Redis";
+  }
+  sleeping.get();
+  const auto metrics = http_get(a.admin_port(), "/metrics").body;
+  std::smatch timeouts;
+  ASSERT_TRUE(std::regex_search(metrics, timeouts, std::regex("pcproxy_cache_tier_timeouts_total\\{tier=\"shared\"\\} (\\d+)")));
+  EXPECT_GE(std::stoi(timeouts[1]), 1);
+}
+
+TEST_F(SharedTier, AFullRedisRefusesWritesAndNoRequestFails) {
+  redis_server redis(redis_options{.extra_args = {"--maxmemory", "1200kb", "--maxmemory-policy", "noeviction"}});
+  running_proxy a(settings_for(redis));
+  for (int size = 1; size <= 30; ++size)
+    EXPECT_EQ(http_get(a.port(), usage + "?size=" + std::to_string(size) + "&fill=" + std::string(2000, 'x'), alice).status,
+              200);
+  settle(a);
+  const auto metrics = http_get(a.admin_port(), "/metrics").body;
+  std::smatch errors;
+  ASSERT_TRUE(std::regex_search(metrics, errors, std::regex("pcproxy_cache_tier_errors_total\\{tier=\"shared\"\\} (\\d+)")));
+  EXPECT_GT(std::stoi(errors[1]), 0) << "no write was refused: is the page too small to fill 1.2 MB?";
+}
+
 TEST_F(SharedTier, RedissVerifiesTheServerAgainstTheConfiguredCa) {
   const auto pki = make_test_pki({"localhost"}, {"127.0.0.1"});
   redis_server redis(redis_options{.tls_cert_pem = pki.server_cert_pem, .tls_key_pem = pki.server_key_pem});

@@ -59,6 +59,7 @@ void redis_server::start() {
     args.insert(args.end(), {"--port", std::to_string(port_)});
   }
   if (!options_.password.empty()) args.insert(args.end(), {"--requirepass", options_.password});
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   auto p = std::make_unique<child_process>(redis_binary, args);
   if (!p->wait_for_line(std::regex("Ready to accept connections"), 10s))
     throw std::runtime_error("redis-server did not start:\n" + p->output());

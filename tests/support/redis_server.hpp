@@ -16,6 +16,7 @@ struct redis_options {
   std::string password;     // requirepass
   std::string tls_cert_pem;  // with tls_key_pem: TLS only (the plain port is off)
   std::string tls_key_pem;
+  std::vector<std::string> extra_args;  // more redis-server options ("--maxmemory", "1mb", ...)
 };
 
 class redis_server {
