@@ -28,6 +28,10 @@ public:
 
   virtual awaitable<lease> acquire(const cache_key& key) = 0;
 
+  /// The page as the fleet holds it now, or null (a fetch may have ended between a miss
+  /// and acquire(): the lease is free again, and the page is there).
+  virtual awaitable<std::shared_ptr<const entry>> stored(const cache_key& key) = 0;
+
   /// Waits until the lease holder has stored the page (the entry), or has given the
   /// lease up or let it lapse without one (null: try acquire() again), or `until`.
   virtual awaitable<std::shared_ptr<const entry>> wait_for(const cache_key& key,

@@ -108,12 +108,20 @@ awaitable<std::shared_ptr<const fetched>> fetcher::fetch_for_fleet(const fetch_p
   const auto until = std::chrono::steady_clock::now() + plan.single_flight_wait;
   for (;;) {
     const auto lease = co_await fleet_->acquire(plan.key);
-    if (lease != cache::fleet::lease::taken) {  // ours, or Redis is out: fetch
+    std::shared_ptr<const cache::entry> page;
+    if (lease == cache::fleet::lease::mine) {
+      // Another instance's fetch may have ended between this miss and the lease: its page
+      // is there (newer than the one this request would revalidate, if any).
+      page = co_await fleet_->stored(plan.key);
+      if (page && plan.stored && page->revalidated_at <= plan.stored->revalidated_at) page.reset();
+      if (page) fleet_->release(plan.key);
+    }
+    if (!page && lease != cache::fleet::lease::taken) {  // ours, or Redis is out: fetch
       auto result = co_await fetch(plan);
       if (lease == cache::fleet::lease::mine) fleet_->release(plan.key);  // after the page was sent to Redis
       co_return result;
     }
-    auto page = co_await fleet_->wait_for(plan.key, until);
+    if (!page) page = co_await fleet_->wait_for(plan.key, until);
     if (page) {
       co_await store_->insert(plan.key, page, false);  // into this instance's own tiers
       auto out = std::make_shared<fetched>();

@@ -221,6 +221,11 @@ awaitable<cache::fleet::lease> shared_tier::acquire(const cache::cache_key& k) {
   co_return lease::mine;
 }
 
+awaitable<std::shared_ptr<const cache::entry>> shared_tier::stored(const cache::cache_key& k) {
+  auto page = co_await lookup(k);
+  co_return page.found;
+}
+
 awaitable<std::shared_ptr<const cache::entry>> shared_tier::wait_for(const cache::cache_key& k,
                                                                      steady::time_point until) {
   ++lease_waits_;

@@ -63,6 +63,7 @@ public:
 
   // cache::fleet
   awaitable<lease> acquire(const cache::cache_key& key) override;
+  awaitable<std::shared_ptr<const cache::entry>> stored(const cache::cache_key& key) override;
   awaitable<std::shared_ptr<const cache::entry>> wait_for(const cache::cache_key& key,
                                                           std::chrono::steady_clock::time_point until) override;
   void release(const cache::cache_key& key) override;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The disk tier's figures, against a running anchors upstream (../shared/bench/anchors.sh
+"""The disk and shared tiers' figures, against a running anchors upstream (../shared/bench/anchors.sh
 --serve) on 127.0.0.1:19000. Prints one JSON object.
 
   tiers.py --pcproxy build/release/bin/pcproxy [--misses 20000] [--pages 5000] [--startup-entries 100000]
@@ -10,6 +10,10 @@
 - A hit from the disk tier (the first request after a restart) against a memory hit (the
   same page again, promoted): latency over one connection and pcproxy's CPU per request.
 - Start-up to ready with 100,000 entries on disk (median of 9 starts).
+- A hit from the shared tier (Redis: the page another instance fetched) against a memory
+  hit, and Redis's own CPU per such hit.
+- A fleet: three instances on one Redis, 64 connections each, all asking for the same
+  distinct pages at once: upstream requests against unique pages.
 
 pcproxy runs with one io thread pinned to CPU 0, the client on CPU 1, as bench/compare
 runs them. Every pcproxy it starts it stops; every load is bounded in count and time.
@@ -26,7 +30,37 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure import Pcproxy, read_response, request_bytes  # noqa: E402
+from measure import Pcproxy, free_port, origin_count, read_response, request_bytes  # noqa: E402
+
+import subprocess  # noqa: E402
+
+
+class Redis:
+    """Debian's redis-server on a free loopback port, pinned with the servers to CPU 0."""
+
+    def __init__(self, work):
+        self.port = free_port()
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", work], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        os.sched_setaffinity(self.proc.pid, {0})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if subprocess.run(["redis-cli", "-p", str(self.port), "PING"], capture_output=True).stdout.strip() == b"PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def used_memory(self):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "INFO", "memory"], capture_output=True, text=True).stdout
+        return int(next(l for l in out.splitlines() if l.startswith("used_memory:")).split(":")[1])
+
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 def cpu_us(pid):
@@ -126,6 +160,7 @@ def main():
     ap.add_argument("--pages", type=int, default=5000)
     ap.add_argument("--startup-entries", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fleet-pages", type=int, default=2000)
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
     out = {}
@@ -184,6 +219,61 @@ def main():
             starts.append(p.ready_ms)
             p.stop()
         out["startup_ready_ms_with_disk"] = sorted(starts)[4]
+        shutil.rmtree(d, ignore_errors=True)
+
+        # A hit from Redis (another instance fetched the page) against a memory hit.
+        redis = Redis(work)
+        try:
+            env = {"PCPROXY_CACHE_SHARED_URL": redis.url(), "PCPROXY_CACHE_SHARED_TIMEOUT_MS": "1000"}
+            tokens = [f"shared-{i:06d}-" + "s" * 60 for i in range(args.pages)]
+            filler = pinned(Pcproxy(args.pcproxy, env))
+            mem0 = redis.used_memory()
+            asyncio.run(misses(filler.port, tokens))
+            time.sleep(0.5)  # the writes go out without waiting
+            out["shared_bytes_per_page"] = (redis.used_memory() - mem0) / len(tokens)
+            p = pinned(Pcproxy(args.pcproxy, env))
+            for label in ("shared_hit", "shared_memory_hit"):
+                before, redis_before = cpu_us(p.proc.pid), cpu_us(redis.proc.pid)
+                lat = asyncio.run(one_connection(p.port, tokens))
+                out[f"{label}_cpu_us"] = (cpu_us(p.proc.pid) - before) / len(tokens)
+                out[f"{label}_redis_cpu_us"] = (cpu_us(redis.proc.pid) - redis_before) / len(tokens)
+                out[f"{label}_p50_us"] = pct(lat, 0.5)
+                out[f"{label}_p99_us"] = pct(lat, 0.99)
+            out["shared_hits_counted"] = sample(metrics(p.admin), "pcproxy_cache_tier_reads_total",
+                                                {"tier": "shared", "result": "hit"})
+            p.stop()
+            filler.stop()
+        finally:
+            redis.stop()
+
+        # A fleet: three instances, 64 connections each, the same distinct pages at once.
+        redis = Redis(work)
+        try:
+            env = {"PCPROXY_CACHE_SHARED_URL": redis.url(), "PCPROXY_CACHE_SHARED_TIMEOUT_MS": "1000"}
+            fleet = [pinned(Pcproxy(args.pcproxy, env)) for _ in range(3)]
+            tokens = [f"fleet-{time.time_ns()}-{i:06d}" for i in range(args.fleet_pages)]
+            before = origin_count()
+
+            async def all_instances():
+                await asyncio.gather(*[misses(p.port, tokens, connections=64) for p in fleet])
+
+            started = time.monotonic()
+            asyncio.run(all_instances())
+            out["fleet_seconds"] = time.monotonic() - started
+            out["fleet_instances"] = len(fleet)
+            out["fleet_unique_pages"] = len(tokens)
+            out["fleet_requests"] = len(tokens) * len(fleet)
+            out["fleet_upstream_requests"] = origin_count() - before - 1  # minus the status request itself
+            waited = filled = 0
+            for p in fleet:
+                text = metrics(p.admin)
+                waited += sample(text, "pcproxy_cache_shared_leases_total", {"outcome": "waited"})
+                filled += sample(text, "pcproxy_cache_shared_leases_total", {"outcome": "filled"})
+                p.stop()
+            out["fleet_lease_waits"] = waited
+            out["fleet_lease_waits_filled"] = filled
+        finally:
+            redis.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(out, indent=2))

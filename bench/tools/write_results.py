@@ -155,6 +155,11 @@ def main():
                f"{tiers['miss_cpu_us_disk_off']:.1f} us)", tiers["miss_cpu_ratio_on_off"] <= 1.1)
         target(f"disk tier: start-up to ready with {tiers['startup_disk_entries']:,} entries on disk ≤ 100 ms",
                f"{tiers['startup_ready_ms_with_disk']:.1f} ms", tiers["startup_ready_ms_with_disk"] <= 100)
+        if "fleet_upstream_requests" in tiers:
+            target(f"shared tier: {tiers['fleet_instances']} instances, 64 connections each, the same "
+                   f"{tiers['fleet_unique_pages']:,} distinct pages: upstream requests = unique pages",
+                   f"{tiers['fleet_upstream_requests']:,} upstream requests for {tiers['fleet_requests']:,} requests",
+                   tiers["fleet_upstream_requests"] == tiers["fleet_unique_pages"])
     target("graceful stop ≤ grace period", f"{m['graceful_stop_ms']:.1f} ms (grace {m['shutdown_grace_ms']} ms), "
            f"exit {m['stop_exit_code']}", m["graceful_stop_ms"] <= m["shutdown_grace_ms"] and m["stop_exit_code"] == 0)
 
@@ -181,7 +186,7 @@ def main():
         f.write("## The harness (`../shared/bench/anchors.sh`, pcproxy as a target)\n\n")
         f.write(report + "\n\n")
         if tiers:
-            f.write("## The disk tier (`bench/tools/tiers.py`)\n\n"
+            f.write("## The disk and shared tiers (`bench/tools/tiers.py`)\n\n"
                     "pcproxy at one io thread pinned to CPU 0, the client on CPU 1; CPU is pcproxy's own (every "
                     "thread: the disk writer's encoding and SQLite work included), per request.\n\n"
                     "| | p50 | p99 | CPU per request |\n|---|---:|---:|---:|\n")
@@ -189,6 +194,12 @@ def main():
                                 ("disk_hit", "disk hit (the first request for the page after a restart)")):
                 f.write(f"| {name} | {tiers[label + '_p50_us']:.0f} us | {tiers[label + '_p99_us']:.0f} us | "
                         f"{tiers[label + '_cpu_us']:.1f} us |\n")
+            if "shared_hit_p50_us" in tiers:
+                f.write(f"| shared hit (a page another instance fetched, from Redis; Redis's own CPU "
+                        f"{tiers['shared_hit_redis_cpu_us']:.1f} us) | {tiers['shared_hit_p50_us']:.0f} us | "
+                        f"{tiers['shared_hit_p99_us']:.0f} us | {tiers['shared_hit_cpu_us']:.1f} us |\n"
+                        f"| the same page again, from memory | {tiers['shared_memory_hit_p50_us']:.0f} us | "
+                        f"{tiers['shared_memory_hit_p99_us']:.0f} us | {tiers['shared_memory_hit_cpu_us']:.1f} us |\n")
             f.write(f"| miss, disk tier off | | | {tiers['miss_cpu_us_disk_off']:.1f} us |\n"
                     f"| miss, disk tier on | | | {tiers['miss_cpu_us_disk_on']:.1f} us |\n\n")
             f.write("Latencies are measured by a Python client over one connection (its own overhead included, the "
