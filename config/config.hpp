@@ -118,6 +118,7 @@ struct route_config {
   std::int64_t ttl_s = 3600;
   std::int64_t stale_while_revalidate_s = 0;
   bool month_boundary = false;
+  bool prefetch_next = false;  // after serving a page, fetch its links.next in the background
 };
 
 struct limits_config {
@@ -127,6 +128,8 @@ struct limits_config {
   std::int64_t header_timeout_ms = 10000;
   std::int64_t idle_timeout_ms = 60000;
   std::int64_t shutdown_grace_ms = 10000;
+  std::int64_t max_collection_items = 1000000;  // /pcproxy/collection/ stops (incomplete) past it
+  std::int64_t max_prefetches = 8;              // background next-page fetches at once, in all
 };
 
 struct admin_config {
@@ -156,7 +159,7 @@ struct config {
 
   static std::vector<route_config> default_routes() {
     return {
-        {"/v1/customers/usagerecords", cache_policy::cache, 3600, 300, true},
+        {"/v1/customers/usagerecords", cache_policy::cache, 3600, 300, true, true},
         {"/*", cache_policy::pass, 0, 0, false},
     };
   }

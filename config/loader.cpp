@@ -226,10 +226,12 @@ bool read_json(const rapidjson::Value& v, std::vector<route_config>& out, std::s
         ok = read_json(m.value, route.stale_while_revalidate_s, inner);
       } else if (key == "month_boundary") {
         ok = read_json(m.value, route.month_boundary, inner);
+      } else if (key == "prefetch_next") {
+        ok = read_json(m.value, route.prefetch_next, inner);
       } else {
         return why = at + "." + std::string(key) +
                      ": unknown key (known: path, policy, ttl_s, stale_while_revalidate_s, "
-                     "month_boundary)",
+                     "month_boundary, prefetch_next)",
                false;
       }
       if (!ok) return why = at + "." + std::string(key) + ": " + inner, false;
@@ -287,6 +289,8 @@ void write_value(json_writer& w, const std::vector<route_config>& routes) {
     w.Int64(r.stale_while_revalidate_s);
     w.Key("month_boundary");
     w.Bool(r.month_boundary);
+    w.Key("prefetch_next");
+    w.Bool(r.prefetch_next);
     w.EndObject();
   }
   w.EndArray();
@@ -362,6 +366,8 @@ const std::vector<field>& fields() {
       PCPROXY_FIELD(limits.header_timeout_ms),
       PCPROXY_FIELD(limits.idle_timeout_ms),
       PCPROXY_FIELD(limits.shutdown_grace_ms),
+      PCPROXY_FIELD(limits.max_collection_items),
+      PCPROXY_FIELD(limits.max_prefetches),
       PCPROXY_FIELD(admin.token_file),
       PCPROXY_FIELD(admin.not_ready_while_circuit_open),
       PCPROXY_FIELD(log.level),
@@ -557,6 +563,8 @@ std::vector<std::string> validate(const config& c) {
   positive("limits.header_timeout_ms", c.limits.header_timeout_ms);
   positive("limits.idle_timeout_ms", c.limits.idle_timeout_ms);
   check(c.limits.shutdown_grace_ms >= 0, "limits.shutdown_grace_ms: must not be negative");
+  positive("limits.max_collection_items", c.limits.max_collection_items);
+  check(c.limits.max_prefetches >= 0, "limits.max_prefetches: must not be negative (0 turns prefetching off)");
 
   readable("admin.token_file", c.admin.token_file);
 

@@ -9,6 +9,7 @@
 #include "core/text.hpp"
 #include "proxy/entry_builder.hpp"
 #include "proxy/fetcher.hpp"
+#include "proxy/prefetcher.hpp"
 #include "proxy/request_context.hpp"
 #include "proxy/token_verdicts.hpp"
 #include "upstream/headers.hpp"
@@ -68,6 +69,7 @@ pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::tra
       verdicts_(std::make_shared<token_verdicts>(clock_)),
       builder_(std::make_shared<entry_builder>(settings)),
       fetcher_(std::make_shared<fetcher>(upstream_, store_, clock_, builder_, metrics_, verdicts_, std::move(fleet))),
+      prefetcher_(std::make_shared<prefetcher>(fetcher_, upstream_, store_, random_)),
       live_(std::make_shared<const live_state>(settings, *metrics_)) {}
 
 pipeline::~pipeline() = default;
@@ -87,30 +89,64 @@ bool pipeline::admin_token_matches(std::string_view bearer) const {
 std::size_t pipeline::single_flight_waiters() const { return fetcher_->waiters(); }
 
 awaitable<server::response> pipeline::handle(const server::request& req, const server::request_info& info) {
+  if (is_collection_request(req.target())) {
+    const auto live = live_.load();
+    const collection_settings walk{live->settings.limits.max_collection_items, live->settings.log.access,
+                                   live->settings.log.format == config::log_format::json};
+    co_return co_await serve_collection(shared_from_this(), req, info, walk);
+  }
+  auto answered = co_await answer(req, info, true);
+  co_return std::move(answered.response);
+}
+
+awaitable<page_source::page> pipeline::serve_page(const server::request& req, const server::request_info& info) {
+  co_return co_await answer(req, info, false);
+}
+
+awaitable<std::optional<page_source::cached>> pipeline::fresh_page(const server::request& req) {
   const auto live = live_.load();
   call c(req);
-  c.live_hold = live;
-  c.settings = &live->settings;
-  const std::string_view target = req.target();
+  prepare(c, *live);
+  if (c.authorization.empty() || !c.policy->uses_cache()) co_return std::nullopt;
+  identify(c);
+  if (!c.who.may_read) co_return std::nullopt;
+  const auto key = cache::derive_key({c.who.scope, "GET", c.path, c.query, c.headers.continuation_token,
+                                      c.headers.accept, c.headers.locale});
+  const auto found = co_await store_->lookup(key);
+  if (!found.value || c.policy->reuse(*found.value, {cache::cache_control{}}, clock_->now()) != cache::freshness::fresh)
+    co_return std::nullopt;
+  co_return cached{found.value->body, found.value->validator};
+}
+
+void pipeline::prepare(call& c, const live_state& live) const {
+  c.settings = &live.settings;
+  const std::string_view target = c.req.target();
   const auto question = target.find('?');
   c.path = target.substr(0, question);
   c.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   c.corr = upstream::correlation_for_request(c.headers.correlation_id, c.headers.request_id, c.headers.cv, random_);
-  const auto route_index = live->routes.index_of(c.path);
-  c.route = &live->routes.at(route_index);
+  const auto route_index = live.routes.index_of(c.path);
+  c.route = &live.routes.at(route_index);
   c.policy = &cache::policy_for(c.route->policy);
-  c.row = live->rows[route_index];
-
+  c.row = live.rows[route_index];
   c.authorization = c.headers.authorization;
-  if (c.authorization.empty()) c.injected = live->injected_token->authorization();
+  if (c.authorization.empty()) c.injected = live.injected_token->authorization();
   if (c.injected) c.authorization = *c.injected;
+}
+
+awaitable<page_source::page> pipeline::answer(const server::request& req, const server::request_info& info,
+                                              bool log_access) {
+  const auto live = live_.load();
+  call c(req);
+  c.live_hold = live;
+  prepare(c, *live);
   server::response res;
   if (c.authorization.empty())
     res = missing_credentials(c, live->injected_token->configured());
   else
     res = co_await process(c);  // (a statement of its own: GCC 12 mishandles co_await temporaries in ?:)
-  finish(c, res, info);
-  co_return res;
+  finish(c, res, info, log_access);
+  co_return page{std::move(res), c.label};
 }
 
 server::response pipeline::missing_credentials(call& c, bool token_file_configured) const {
@@ -154,7 +190,12 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     const auto state = c.policy->reuse(*stored.value, {directives}, now);
     if (state == cache::freshness::fresh) {
       const bool from_memory = stored.from == &store_->memory();
-      const std::string detail = from_memory ? "" : std::string("; detail=") + stored.from->name();
+      std::string detail = from_memory ? "" : std::string("; detail=") + stored.from->name();
+      if (from_memory && prefetcher_->take(key)) {  // fetched ahead: the walk goes on ahead too
+        detail = "; detail=prefetched";
+        const auto executor = co_await net::this_coro::executor;
+        prefetcher_->after(c, *stored.value, executor);
+      }
       co_return respond(c, *stored.value, cache_result::hit,
                         "pcproxy; hit" + detail + ttl_param(cache::time_to_live(*stored.value, now)));
     }
@@ -222,6 +263,10 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     res = respond(c, answer, cache_result::miss,
                   forwarded + "; fwd-status=" + std::to_string(answer.status) + (result.stored ? "; stored" : "") +
                       ttl + (c.who.may_read ? "" : "; detail=token-not-yet-verified"));
+    if (result.stored && got.own) {
+      const auto executor = co_await net::this_coro::executor;
+      prefetcher_->after(c, answer, executor);
+    }
   }
   add_attempts_header(res, attempts);
   co_return res;
@@ -297,7 +342,7 @@ void pipeline::stamp(call& c, server::response& res, cache_result label, long lo
   add_cache_headers(res, label, age_s, cache_status);
 }
 
-void pipeline::finish(call& c, server::response& res, const server::request_info& info) {
+void pipeline::finish(call& c, server::response& res, const server::request_info& info, bool log_access) {
   request_record r;
   r.method = c.req.method_string();
   r.path = c.path;
@@ -324,7 +369,7 @@ void pipeline::finish(call& c, server::response& res, const server::request_info
       add_debug_headers(res, r);
     }
   }
-  if (c.settings->log.access) {
+  if (log_access && c.settings->log.access) {
     r.ids = std::move(c.corr);
     r.peer = info.peer.address().to_string() + ":" + std::to_string(info.peer.port());
     static const auto access = core::logger("access");

@@ -11,6 +11,7 @@
 #include "cache/tiered.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
+#include "proxy/collection.hpp"
 #include "proxy/responses.hpp"
 #include "proxy/router.hpp"
 #include "proxy/telemetry.hpp"
@@ -30,7 +31,11 @@ class entry_builder;
 class fetcher;
 class token_verdicts;
 
-class pipeline final : public server::request_handler, public std::enable_shared_from_this<pipeline> {
+class prefetcher;
+
+class pipeline final : public server::request_handler,
+                       public page_source,
+                       public std::enable_shared_from_this<pipeline> {
 public:
   /// `fleet`: the shared tier's coordination when a fleet shares the cache, else null.
   pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
@@ -40,6 +45,10 @@ public:
 
   awaitable<server::response> handle(const server::request& req,
                                      const server::request_info& info) override;
+
+  // page_source: the pages of /pcproxy/collection/ walks.
+  awaitable<page> serve_page(const server::request& req, const server::request_info& info) override;
+  awaitable<std::optional<cached>> fresh_page(const server::request& req) override;
 
   /// A reload: routes, cache rules, token files and logging switches from now on.
   void apply(const config::config& settings);
@@ -72,12 +81,16 @@ private:
     std::shared_ptr<token_file> admin_token;
   };
 
+  /// Answers one request; `log_access`: its own access-log line (not for a collection's pages).
+  awaitable<page> answer(const server::request& req, const server::request_info& info, bool log_access);
+  /// The request's route, policy, correlation ids and credentials.
+  void prepare(call& c, const live_state& live) const;
   awaitable<server::response> process(call& c);
   void identify(call& c) const;
   server::response missing_credentials(call& c, bool token_file_configured) const;
   awaitable<server::response> serve_from_cache(call& c);
   awaitable<server::response> forward(call& c);
-  void finish(call& c, server::response& res, const server::request_info& info);
+  void finish(call& c, server::response& res, const server::request_info& info, bool log_access);
   /// The response for a stored (or just fetched) entry: 304 when the client's
   /// If-None-Match matches, the body otherwise, stamped with `label`.
   server::response respond(call& c, const cache::entry& e, cache_result label, std::string_view cache_status) const;
@@ -94,6 +107,7 @@ private:
   const std::shared_ptr<token_verdicts> verdicts_;
   const std::shared_ptr<const entry_builder> builder_;
   const std::shared_ptr<fetcher> fetcher_;
+  const std::shared_ptr<prefetcher> prefetcher_;
   std::atomic<std::shared_ptr<const live_state>> live_;
 };
 

@@ -16,6 +16,7 @@
 #include <boost/beast/http/rfc7230.hpp>
 
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -79,6 +80,9 @@ std::optional<response> refuse(const request& req) {
 // non-blocking mode): it needs no timer, and every timer armed while it is the
 // earliest costs a timerfd_settime syscall, slow under virtualisation. What does not
 // fit is written asynchronously within `timeout`.
+awaitable<error_code> write_stream(beast::tcp_stream& stream, body_stream& body, bool chunked,
+                                   std::chrono::milliseconds timeout);
+
 awaitable<error_code> write_response(beast::tcp_stream& stream, const response& res, bool head_request,
                                      bool keep_alive, unsigned version, std::string& scratch,
                                      std::chrono::milliseconds timeout) {
@@ -88,10 +92,47 @@ awaitable<error_code> write_response(beast::tcp_stream& stream, const response& 
   if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return ec;
   beast::buffers_suffix<std::array<net::const_buffer, 4>> rest(buffers);
   rest.consume(ec ? 0 : written);
-  if (beast::buffer_bytes(rest) == 0) co_return error_code{};
-  stream.expires_after(timeout);
-  auto [wec, n] = co_await net::async_write(stream, rest, use_nothrow);
-  co_return wec;
+  if (beast::buffer_bytes(rest) != 0) {
+    stream.expires_after(timeout);
+    auto [wec, n] = co_await net::async_write(stream, rest, use_nothrow);
+    if (wec) co_return wec;
+  }
+  if (!res.stream || head_request) co_return error_code{};
+  co_return co_await write_stream(stream, *res.stream, version >= 11, timeout);
+}
+
+// A streamed body: each piece as a chunk (or, for HTTP/1.0, as it is), then the last
+// chunk and the trailers; a failed stream is cut off without the last chunk.
+awaitable<error_code> write_stream(beast::tcp_stream& stream, body_stream& body, bool chunked,
+                                   std::chrono::milliseconds timeout) {
+  std::string frame;
+  for (;;) {
+    auto piece = co_await body.next();
+    if (piece.is == body_stream::piece::state::failed) co_return net::error::connection_aborted;
+    frame.clear();
+    if (!piece.bytes.empty()) {
+      if (chunked) {
+        char size[20];
+        const auto end = std::to_chars(size, size + sizeof size, piece.bytes.size(), 16).ptr;
+        frame.append(size, end);
+        frame += "\r\n";
+      }
+      frame += piece.bytes;
+      if (chunked) frame += "\r\n";
+    }
+    const bool last = piece.is == body_stream::piece::state::end;
+    if (last && chunked) {
+      frame += "0\r\n";
+      frame += body.trailers();
+      frame += "\r\n";
+    }
+    if (!frame.empty()) {
+      stream.expires_after(timeout);
+      auto [wec, n] = co_await net::async_write(stream, net::buffer(frame), use_nothrow);
+      if (wec) co_return wec;
+    }
+    if (last) co_return error_code{};
+  }
 }
 
 enum class listener_role { proxy, admin };
@@ -312,7 +353,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
       const bool head = req.method() == http::verb::head;
       s->stream.expires_never();  // the handler bounds its own work (upstream deadlines)
       response res = co_await dispatch(*handler, req, info, s->role);
-      const bool keep_alive = req.keep_alive() && !draining;
+      // A streamed body to an HTTP/1.0 client ends where the connection does.
+      const bool keep_alive = req.keep_alive() && !draining && !(res.stream && req.version() < 11);
       auto wec = co_await write_response(s->stream, res, head, keep_alive, req.version(), scratch,
                                          idle_timeout);
       s->busy = false;

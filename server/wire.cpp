@@ -26,7 +26,17 @@ std::array<net::const_buffer, 4> serialise(const response& res, bool head_reques
   const auto head_size = scratch.size();
   const bool has_body = !no_body_status(res.status);
   const std::size_t body_size = res.body ? res.body->size() : 0;
-  if (has_body) {
+  if (has_body && res.stream && !head_request) {
+    // HTTP/1.0 knows no chunks: the body ends where the connection does.
+    if (version >= 11) {
+      scratch += "Transfer-Encoding: chunked\r\n";
+      if (const auto names = res.stream->trailer_names(); !names.empty()) {
+        scratch += "Trailer: ";
+        scratch += names;
+        scratch += "\r\n";
+      }
+    }
+  } else if (has_body) {
     scratch += "Content-Length: ";
     scratch += std::to_string(head_request && res.head_content_length ? *res.head_content_length
                                                                       : body_size);

@@ -84,6 +84,12 @@ public:
   /// Sends `req` with the correlation ids of `corr` (its vector is incremented before
   /// every attempt). `idempotent` permits resending.
   virtual awaitable<result> send(const request& req, correlation corr, bool idempotent) = 0;
+  /// Whether a request of `scope` that nobody waits for (a prefetch) may go now: not
+  /// while upstream throttles the scope, the circuit is open or retries are rationed.
+  virtual bool ready_for(const std::string& scope) const {
+    (void)scope;
+    return true;
+  }
 };
 
 class client final : public transport {

@@ -159,6 +159,10 @@ awaitable<result> resilient_transport::send(const request& req, correlation corr
   co_return last;
 }
 
+bool resilient_transport::ready_for(const std::string& scope) const {
+  return !throttle_.remaining(scope) && breaker_.current() != circuit_breaker::state::open && !budget_.spent();
+}
+
 void resilient_transport::hold(const std::string& scope, milliseconds wait) {
   throttle_.hold(scope, std::min(wait, milliseconds(retry_.load()->max_retry_after_ms)));
 }

@@ -27,6 +27,7 @@ public:
                       random_source random);
 
   awaitable<result> send(const request& req, correlation corr, bool idempotent) override;
+  bool ready_for(const std::string& scope) const override;
 
   /// A reload: new retry and circuit settings for the requests that start from now.
   void apply(const config::config& settings);

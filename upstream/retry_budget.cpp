@@ -49,6 +49,12 @@ bool retry_budget::try_spend() {
   return true;
 }
 
+bool retry_budget::spent() const {
+  std::lock_guard lock(mutex_);
+  const auto window = window_locked();
+  return window.retries >= floor + static_cast<std::uint64_t>(std::floor(ratio_ * static_cast<double>(window.requests)));
+}
+
 retry_budget::statistics retry_budget::stats() const {
   std::lock_guard lock(mutex_);
   return window_locked();

@@ -25,6 +25,8 @@ public:
   void record_request();
   /// Takes one retry from the budget; false (and counted as a rejection) when spent.
   bool try_spend();
+  /// True when the budget is spent (nothing taken, nothing counted).
+  bool spent() const;
 
   struct statistics {
     std::uint64_t requests = 0;  // in the window

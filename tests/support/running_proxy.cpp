@@ -23,6 +23,9 @@ config::config test_config(const std::string& upstream_url) {
   c.limits.shutdown_grace_ms = 2000;
   c.retry.base_delay_ms = 20;  // retries stay on, with waits short enough for tests
   c.retry.max_delay_ms = 100;
+  // Next-page prefetch (on for usage records by default) would add upstream requests to
+  // every test that counts them: the prefetch tests switch it on themselves.
+  for (auto& r : c.routes) r.prefetch_next = false;
   return c;
 }
 
