@@ -115,11 +115,13 @@ public:
 
   awaitable<fetched_page> get() {
     auto woken = core::wakeup::on(co_await net::this_coro::executor);
+    bool ready = false;
     {
       std::lock_guard lock(mutex_);
-      if (!result_) waiters_.push_back(woken);
+      ready = result_.has_value();
+      if (!ready) waiters_.push_back(woken);
     }
-    co_await woken->wait_until(steady::time_point::max());  // returns at once when already set
+    if (!ready) co_await woken->wait_until(steady::time_point::max());
     std::lock_guard lock(mutex_);
     co_return std::move(*result_);
   }

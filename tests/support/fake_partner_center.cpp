@@ -178,7 +178,10 @@ std::string customer_id(const core::sha256_digest& d) {
          hex.substr(20, 12);
 }
 
-std::string usage_record(std::string_view caller, std::size_t index, unsigned version) {
+}  // namespace
+
+std::string usage_record(std::string_view caller, std::size_t index, const page_style& style) {
+  const auto version = style.version;
   const auto seed = std::string(caller) + "#" + std::to_string(index) + (version ? "@" + std::to_string(version) : "");
   const auto d = core::sha256(seed);
   const auto id = customer_id(core::sha256(std::string(caller) + "#" + std::to_string(index)));
@@ -201,9 +204,14 @@ std::string usage_record(std::string_view caller, std::size_t index, unsigned ve
     r += ",\"customerSpendingBudget\":{\"amount\":" + amount + ",\"attributes\":{\"objectType\":\"SpendingBudget\"}}";
   }
   r += ",\"id\":\"" + id + "\",\"name\":\"" + name + "\",\"resourceId\":\"" + id + "\",\"resourceName\":\"" + name + "\"";
+  // Fields a later page brings that the first page never had (a CSV's "extra" column).
+  if (index >= style.late_field_from)
+    r += ",\"tags\":[\"late\",\"a, \\\"quoted\\\" tag\"],\"review\":{\"state\":\"open\",\"since\":2026}";
   r += ",\"attributes\":{\"objectType\":\"CustomerMonthlyUsageRecord\"}}";
   return r;
 }
+
+namespace {
 
 std::string pc_error(unsigned code, std::string_view description) {
   return "{\"code\":" + std::to_string(code) + ",\"description\":\"" + std::string(description) +
@@ -249,7 +257,7 @@ usage_page render_usage_page(std::string_view caller, std::size_t offset, std::s
   std::string items;
   for (auto i = offset; i < end; ++i) {
     if (!items.empty()) items += ',';
-    items += usage_record(caller, i, style.version);
+    items += usage_record(caller, i, style);
   }
   if (end < total) page.next_token = continuation_token(caller, end);
   std::string& b = page.body;
@@ -591,7 +599,7 @@ struct fake_partner_center::impl {
       } else {
         const auto link_base = options.absolute_links ? origin() : std::string{};
         res.body() = render_usage_page(caller, *offset, size, options.customers,
-                                       {options.bom, link_base, options.body_etag, version})
+                                       {options.bom, link_base, options.body_etag, version, options.late_field_from})
                          .body;
       }
     } else if (req.method() == http::verb::get || req.method() == http::verb::head) {

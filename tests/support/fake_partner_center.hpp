@@ -75,6 +75,7 @@ struct fake_options {
   std::chrono::milliseconds idle_timeout{30000};  // closes keep-alive connections idle this long
   bool etag_header = false;          // send ETag (a hash of the body) and answer If-None-Match with 304
   bool body_etag = false;            // put attributes.etag in usage-record pages
+  std::size_t late_field_from = static_cast<std::size_t>(-1);  // records from this index gain fields (later pages)
   bool control = false;              // serve the control API (see control_port)
   std::uint16_t control_port = 0;    // its port (0: any free port)
   std::string tls_cert_pem;          // with tls_key_pem: serve HTTPS
@@ -150,7 +151,11 @@ struct page_style {
   std::string_view link_base;   // prefix of links.next ("" keeps it relative, as Partner Center does)
   bool body_etag = false;       // attributes.etag in the envelope
   unsigned version = 0;         // data version (0: the original data)
+  std::size_t late_field_from = static_cast<std::size_t>(-1);  // records from this index carry "tags" and "review"
 };
+
+/// One usage record, exactly as the fake sends it.
+std::string usage_record(std::string_view caller, std::size_t index, const page_style& style = {});
 
 /// Page of usage records starting at `offset` for the caller.
 usage_page render_usage_page(std::string_view caller, std::size_t offset, std::size_t size,
