@@ -242,6 +242,15 @@ protected:
     settings.routes[0].prefetch_next = true;
     proxy = std::make_unique<running_proxy>(settings);
   }
+  // Waits until `n` pages are stored (a prefetch's answer lands after upstream sent it).
+  bool stored(std::size_t n) {
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (proxy->service().store()->memory().stats().entries < n) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
   // The next page's request, as a client paging by hand makes it from `body`.
   static std::pair<std::string, header_list> next_of(const std::string& body) {
     rapidjson::Document d;
@@ -258,12 +267,12 @@ protected:
 TEST_F(Prefetch, TheNextPageIsAlreadyAHitForAClientPagingByHand) {
   const auto first = http_get(proxy->port(), usage + "?size=5", alice);
   ASSERT_EQ(first.header("X-Cache"), "MISS");
-  ASSERT_TRUE(fake.wait_for_requests(2, 5s));  // page 2, fetched ahead
+  ASSERT_TRUE(stored(2));  // page 2, fetched ahead
   auto [target, headers] = next_of(first.body);
   const auto second = http_get(proxy->port(), target, headers);
   EXPECT_EQ(second.header("X-Cache"), "HIT");
   EXPECT_THAT(second.header("Cache-Status"), HasSubstr("pcproxy; hit; detail=prefetched"));
-  ASSERT_TRUE(fake.wait_for_requests(3, 5s));  // and the walk stays one ahead
+  ASSERT_TRUE(stored(3));  // and the walk stays one ahead
   auto [third_target, third_headers] = next_of(second.body);
   EXPECT_THAT(http_get(proxy->port(), third_target, third_headers).header("Cache-Status"), HasSubstr("detail=prefetched"));
   // A second read of a prefetched page is an ordinary hit.
@@ -272,7 +281,7 @@ TEST_F(Prefetch, TheNextPageIsAlreadyAHitForAClientPagingByHand) {
 
 TEST_F(Prefetch, NothingIsFetchedAheadWhileUpstreamHoldsTheCallerBack) {
   const auto first = http_get(proxy->port(), usage + "?size=5", alice);
-  ASSERT_TRUE(fake.wait_for_requests(2, 5s));
+  ASSERT_TRUE(stored(2));
   fake.script(usage, {fault{.status = 429, .retry_after = "30"}}, false);
   EXPECT_EQ(http_get(proxy->port(), usage + "?size=9", alice).status, 429);  // upstream's: alice is held now
   const auto asked = fake.count(usage);
