@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "core/net.hpp"
 #include "proxy/service.hpp"
+#include "server/export_client.hpp"
 #include "server/probe.hpp"
 #include "server/server.hpp"
 
@@ -114,6 +115,8 @@ int serve(int argc, char** argv, config::config settings) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && std::string_view(argv[1]) == "export")
+    return server::export_collection(std::vector<std::string>(argv + 2, argv + argc), std::cout, std::cerr);
   config::command_line cli;
   try {
     cli = config::load(argc, argv, config::process_environment());

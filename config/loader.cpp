@@ -658,7 +658,8 @@ command_line load(int argc, const char* const* argv, const env_lookup& env) {
     std::ostringstream text;
     text << "pcproxy " PCPROXY_VERSION
             " - caching reverse proxy for the Microsoft Partner Center API\n\n"
-            "Usage: pcproxy [--config FILE] [options]\n\n"
+            "Usage: pcproxy [--config FILE] [options]\n"
+            "       pcproxy export PATH --output FILE [--format json|ndjson|csv] [...]   (pcproxy export --help)\n\n"
          << flags
          << "\nEvery configuration key can also be set as PCPROXY_<KEY PATH> in the environment\n"
             "(e.g. PCPROXY_UPSTREAM_URL, PCPROXY_CACHE_MAX_BYTES). Precedence: flags > environment >\n"

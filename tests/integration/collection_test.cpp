@@ -4,17 +4,23 @@
 // asks upstream nothing, the collection ETag and its 304, a walk cut off mid-way, the
 // item limit, and next-page prefetch for clients paging by hand.
 #include "proxy/service.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/fake_partner_center.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/running_proxy.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/test_pki.hpp"
 
 #include <rapidjson/document.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <unistd.h>
 #include <thread>
 
 namespace pcproxy::testing {
@@ -289,6 +295,71 @@ TEST_F(Prefetch, NothingIsFetchedAheadWhileUpstreamHoldsTheCallerBack) {
   EXPECT_THAT(http_get(proxy->port(), target, headers).header("Cache-Status"), HasSubstr("detail=prefetched"));
   std::this_thread::sleep_for(200ms);  // a prefetch, were one started, would have reached the fake by now
   EXPECT_EQ(fake.count(usage), asked);
+}
+
+// ---- pcproxy export: the command-line client of the endpoint ----
+
+class Export : public Collections {
+protected:
+  std::string proxy_url() { return "http://127.0.0.1:" + std::to_string(proxy.port()); }
+  temp_dir dir;
+  std::string token = write_temp_file("export-token", "alice-token\n");
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST_F(Export, WritesTheWholeCollectionAndRenamesItOnlyWhenComplete) {
+  const auto out = dir / "usage.csv";
+  child_process p(PCPROXY_BINARY, {"export", usage + "?size=5", "--format", "csv", "--output", out, "--proxy",
+                                   proxy_url(), "--token-file", token});
+  EXPECT_EQ(p.wait(30s), 0) << p.output();
+  EXPECT_EQ(read_file(out), http_get(proxy.port(), "/pcproxy/collection" + usage + "?size=5&format=csv", alice).body);
+  EXPECT_FALSE(std::filesystem::exists(out + ".partial"));
+  // Not a terminal: one summary line, with what the trailer says of the pages.
+  EXPECT_THAT(p.output(), HasSubstr("60 items"));
+  EXPECT_THAT(p.output(), HasSubstr("(pages=12; items=60; hits=0; fetched=12) -> " + out));
+}
+
+TEST_F(Export, ACutOffCollectionExitsNonZeroAndLeavesNoFile) {
+  fake.script(usage, {fault{}, fault{}, fault{.status = 500}, fault{.status = 500}, fault{.status = 500}}, false);
+  const auto out = dir / "usage.json";
+  child_process p(PCPROXY_BINARY, {"export", usage + "?size=5", "--output", out, "--proxy", proxy_url(),
+                                   "--token-file", token});
+  EXPECT_EQ(p.wait(30s), 1);
+  EXPECT_THAT(p.output(), HasSubstr("the collection was cut off after 10 items"));
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".partial"));
+}
+
+TEST_F(Export, ErrorsAndUsageHaveTheirOwnExitCodes) {
+  const auto out = dir / "x.json";
+  child_process refused(PCPROXY_BINARY, {"export", usage, "--output", out, "--proxy", proxy_url()});  // no token
+  EXPECT_EQ(refused.wait(30s), 1);
+  EXPECT_THAT(refused.output(), HasSubstr("pcproxy answered 401"));
+  EXPECT_FALSE(std::filesystem::exists(out + ".partial"));
+  child_process no_output(PCPROXY_BINARY, {"export", usage});
+  EXPECT_EQ(no_output.wait(10s), 2);
+  EXPECT_THAT(no_output.output(), HasSubstr("--output FILE is required"));
+  child_process help(PCPROXY_BINARY, {"export", "--help"});
+  EXPECT_EQ(help.wait(10s), 0);
+  EXPECT_THAT(help.output(), HasSubstr("--token-file F"));
+}
+
+TEST_F(Export, OnATerminalAProgressLineIsRedrawn) {
+  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "script(1) from util-linux gives the child a terminal";
+  const auto out = dir / "usage.ndjson";
+  fake.set_delay(usage, 250ms);  // slow enough for a redraw or two
+  const std::string command = std::string(PCPROXY_BINARY) + " export '" + usage + "?size=5' --format ndjson --output " +
+                              out + " --proxy " + proxy_url() + " --token-file " + token;
+  child_process p("/usr/bin/script", {"-qefc", command, "/dev/null"});
+  EXPECT_EQ(p.wait(60s), 0) << p.output();
+  EXPECT_THAT(p.output(), HasSubstr("\r"));
+  EXPECT_THAT(p.output(), HasSubstr("items/s"));
+  const auto written = read_file(out);
+  EXPECT_EQ(std::count(written.begin(), written.end(), '\n'), 60);
 }
 
 }  // namespace
