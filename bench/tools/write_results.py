@@ -101,6 +101,7 @@ def main():
     ap.add_argument("--explain", default="", help="markdown with the analysis of missed targets")
     ap.add_argument("--true-latency", default="", help="true_latency.py's JSON (one-connection misses)")
     ap.add_argument("--tiers", default="", help="tiers.py's JSON (the disk tier's figures)")
+    ap.add_argument("--collections", default="", help="collections.py's JSON (whole collections)")
     args = ap.parse_args()
 
     runs = per_run(load_tsv(args.tsv))
@@ -160,6 +161,13 @@ def main():
                    f"{tiers['fleet_unique_pages']:,} distinct pages: upstream requests = unique pages",
                    f"{tiers['fleet_upstream_requests']:,} upstream requests for {tiers['fleet_requests']:,} requests",
                    tiers["fleet_upstream_requests"] == tiers["fleet_unique_pages"])
+    walks = json.load(open(args.collections)) if args.collections else None
+    if walks:
+        target(f"collection of {walks['pages']} pages at {walks['upstream_ms_per_page']} ms each: ≤ 0.55 × a client "
+               "paging by hand through pcproxy",
+               f"{walks['collection_vs_by_hand_no_prefetch']:.2f} × ({walks['collection_s']:.2f} s vs "
+               f"{walks['by_hand_no_prefetch_s']:.2f} s; {walks['by_hand_prefetch_s']:.2f} s by hand with prefetch)",
+               walks["collection_vs_by_hand_no_prefetch"] <= 0.55)
     target("graceful stop ≤ grace period", f"{m['graceful_stop_ms']:.1f} ms (grace {m['shutdown_grace_ms']} ms), "
            f"exit {m['stop_exit_code']}", m["graceful_stop_ms"] <= m["shutdown_grace_ms"] and m["stop_exit_code"] == 0)
 
@@ -206,6 +214,16 @@ def main():
                     "same for both rows). " + f"{tiers['startup_disk_entries']:,} entries took "
                     f"{tiers['startup_disk_bytes'] / 2**20:.0f} MiB on disk.\n\n```json\n"
                     + json.dumps(tiers, indent=2) + "\n```\n\n")
+        if walks:
+            f.write("## Whole collections (`bench/tools/collections.py`)\n\n"
+                    f"{walks['pages']} pages of {walks['upstream_ms_per_page']} ms each from the fake Partner Center "
+                    "(medians of the rounds):\n\n| how | seconds |\n|---|---:|\n"
+                    f"| `/pcproxy/collection/` (a new caller: every page fetched) | {walks['collection_s']:.2f} |\n"
+                    f"| the same collection again (every page from the cache) | {walks['collection_repeated_s']:.3f} |\n"
+                    f"| by hand through pcproxy, prefetch off | {walks['by_hand_no_prefetch_s']:.2f} |\n"
+                    f"| by hand through pcproxy, prefetch on | {walks['by_hand_prefetch_s']:.2f} |\n"
+                    f"| by hand, 150 ms of work per page, prefetch off | {walks['by_hand_working_no_prefetch_s']:.2f} |\n"
+                    f"| by hand, 150 ms of work per page, prefetch on | {walks['by_hand_working_prefetch_s']:.2f} |\n\n")
         f.write("## pcproxy's own measurements (`bench/tools/measure.py`)\n\n```json\n")
         f.write(json.dumps(m, indent=2) + "\n```\n\n")
         f.write("## Micro-benchmarks (`build/release/bin/micro_bench`, medians)\n\n")
