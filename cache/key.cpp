@@ -92,6 +92,10 @@ cache_key derive_key(const key_inputs& in) {
   return cache_key{core::sha256(canonical)};
 }
 
+std::string app_scope(std::string_view tenant, std::string_view client_id) {
+  return "a-" + core::to_hex(core::sha256("app:" + std::string(tenant) + "\n" + std::string(client_id)), 16);
+}
+
 std::string credential_scope(std::string_view authorization) {
   // Callers send the same token for an hour: remember recent ones per thread (the whole
   // value is compared, so two credentials never share a slot's scope).

@@ -50,4 +50,9 @@ std::string percent_decode(std::string_view s);
 /// Shown in admin output and usable to purge; the credential cannot be recovered.
 std::string credential_scope(std::string_view authorization);
 
+/// The scope id of the access tokens pcproxy redeems itself (upstream.auth.mode
+/// refresh_token): "a-" + hex of SHA-256 of the tenant and the app's client id. It stays
+/// the same as the hourly tokens rotate, and no Authorization a client sends maps to it.
+std::string app_scope(std::string_view tenant, std::string_view client_id);
+
 }  // namespace pcproxy::cache

@@ -34,6 +34,19 @@ const char* to_string(log_level l) {
   return "info";
 }
 
+const char* to_string(auth_mode m) {
+  switch (m) {
+    case auth_mode::none: return "none";
+    case auth_mode::token_file: return "token_file";
+    case auth_mode::refresh_token: return "refresh_token";
+  }
+  return "none";
+}
+
+auth_mode effective_auth_mode(const upstream_config& u) {
+  return u.auth.mode == auth_mode::none && !u.token_file.empty() ? auth_mode::token_file : u.auth.mode;
+}
+
 std::string to_string(const host_port& a) {
   const bool v6 = a.host.find(':') != std::string::npos;
   return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);

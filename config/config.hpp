@@ -17,6 +17,7 @@ enum class cache_policy { cache, pass, http };
 enum class cache_scope { credential, tenant };
 enum class log_format { json, text };
 enum class log_level { trace, debug, info, warn, error, critical, off };
+enum class auth_mode { none, token_file, refresh_token };
 
 /// A listening address: "127.0.0.1:8080", "[::1]:8080", "localhost:0".
 struct host_port {
@@ -59,6 +60,19 @@ origin origin_of(std::string_view url);
 /// Parses a redis:// or rediss:// URL; on failure nullopt and why.
 std::optional<redis_url> parse_redis_url(std::string_view url, std::string& why);
 
+/// Where Partner Center credentials come from for requests without Authorization.
+/// refresh_token: the Secure Application Model (a refresh token redeemed for access
+/// tokens at <authority>/<tenant>/oauth2/token, rotated and written back).
+struct auth_config {
+  auth_mode mode = auth_mode::none;  // upstream.token_file set with mode none means token_file
+  std::string tenant;
+  std::string client_id;
+  std::string client_secret_file;
+  std::string refresh_token_file;
+  origin authority = origin_of("https://login.microsoftonline.com");
+  std::string resource = "https://api.partnercenter.microsoft.com";
+};
+
 struct upstream_config {
   origin url = origin_of("https://api.partnercenter.microsoft.com");
   std::string ca_file;
@@ -69,7 +83,11 @@ struct upstream_config {
   std::int64_t deadline_ms = 120000;
   std::int64_t max_connections = 32;
   std::int64_t max_body_bytes = 268435456;
+  auth_config auth;
 };
+
+/// The mode in effect: upstream.token_file alone still means token_file (its old meaning).
+auth_mode effective_auth_mode(const upstream_config& u);
 
 struct retry_config {
   std::int64_t max_attempts = 3;
@@ -178,6 +196,7 @@ const char* to_string(cache_policy p);
 const char* to_string(cache_scope s);
 const char* to_string(log_format f);
 const char* to_string(log_level l);
+const char* to_string(auth_mode m);
 std::string to_string(const host_port& a);
 /// The URL with any password replaced by "***" (for --check-config and logs).
 std::string to_string(const redis_url& u);

@@ -124,6 +124,12 @@ bool read_text(std::string_view s, std::optional<redis_url>& out, std::string& w
   return true;
 }
 
+bool read_text(std::string_view s, auth_mode& out, std::string& why) {
+  for (auto m : {auth_mode::none, auth_mode::token_file, auth_mode::refresh_token})
+    if (s == to_string(m)) return out = m, true;
+  return why = quoted(s) + " is not one of none, token_file, refresh_token", false;
+}
+
 bool read_text(std::string_view s, log_format& out, std::string& why) {
   if (s == "json") return out = log_format::json, true;
   if (s == "text") return out = log_format::text, true;
@@ -140,7 +146,8 @@ bool read_text(std::string_view s, log_level& out, std::string& why) {
 // Values written as text in JSON too: a JSON string, read as the text form.
 template <typename Value>
   requires std::is_same_v<Value, host_port> || std::is_same_v<Value, origin> || std::is_same_v<Value, log_format> ||
-           std::is_same_v<Value, log_level> || std::is_same_v<Value, std::optional<redis_url>>
+           std::is_same_v<Value, log_level> || std::is_same_v<Value, std::optional<redis_url>> ||
+           std::is_same_v<Value, auth_mode>
 bool read_json(const rapidjson::Value& v, Value& out, std::string& why) {
   std::string s;
   return read_json(v, s, why) && read_text(s, out, why);
@@ -262,6 +269,7 @@ void write_value(json_writer& w, double v) { w.Double(v); }
 void write_value(json_writer& w, cache_scope v) { w.String(to_string(v)); }
 void write_value(json_writer& w, log_format v) { w.String(to_string(v)); }
 void write_value(json_writer& w, log_level v) { w.String(to_string(v)); }
+void write_value(json_writer& w, auth_mode v) { w.String(to_string(v)); }
 void write_value(json_writer& w, const host_port& v) { w.String(to_string(v).c_str()); }
 void write_value(json_writer& w, const origin& v) { w.String(v.base_url.c_str()); }
 void write_value(json_writer& w, const std::optional<redis_url>& v) { w.String(v ? to_string(*v).c_str() : ""); }
@@ -337,6 +345,13 @@ const std::vector<field>& fields() {
       PCPROXY_FIELD(upstream.deadline_ms),
       PCPROXY_FIELD(upstream.max_connections),
       PCPROXY_FIELD(upstream.max_body_bytes),
+      PCPROXY_FIELD(upstream.auth.mode),
+      PCPROXY_FIELD(upstream.auth.tenant),
+      PCPROXY_FIELD(upstream.auth.client_id),
+      PCPROXY_FIELD(upstream.auth.client_secret_file),
+      PCPROXY_FIELD(upstream.auth.refresh_token_file),
+      PCPROXY_FIELD(upstream.auth.authority),
+      PCPROXY_FIELD(upstream.auth.resource),
       PCPROXY_FIELD(retry.max_attempts),
       PCPROXY_FIELD(retry.base_delay_ms),
       PCPROXY_FIELD(retry.max_delay_ms),
@@ -501,6 +516,21 @@ std::vector<std::string> validate(const config& c) {
   positive("upstream.deadline_ms", c.upstream.deadline_ms);
   positive("upstream.max_connections", c.upstream.max_connections);
   positive("upstream.max_body_bytes", c.upstream.max_body_bytes);
+  const auto& auth = c.upstream.auth;
+  if (auth.mode == auth_mode::token_file)
+    check(!c.upstream.token_file.empty(), "upstream.auth.mode: token_file needs upstream.token_file");
+  if (auth.mode == auth_mode::refresh_token) {
+    check(!auth.tenant.empty(), "upstream.auth.tenant: refresh_token mode needs the partner's tenant (id or domain)");
+    check(!auth.client_id.empty(), "upstream.auth.client_id: refresh_token mode needs the app's client id");
+    check(!auth.client_secret_file.empty(), "upstream.auth.client_secret_file: refresh_token mode needs the app's secret in a file");
+    check(!auth.refresh_token_file.empty(), "upstream.auth.refresh_token_file: refresh_token mode needs the refresh token in a file");
+    check(auth.tenant.find_first_of("/?#% ") == std::string::npos,
+          "upstream.auth.tenant: " + quoted(auth.tenant) + " is not a tenant id or domain");
+    check(c.upstream.token_file.empty(),
+          "upstream.token_file: set it or upstream.auth.mode refresh_token, not both");
+  }
+  readable("upstream.auth.client_secret_file", auth.client_secret_file);
+  readable("upstream.auth.refresh_token_file", auth.refresh_token_file);
 
   check(c.retry.max_attempts >= 1 && c.retry.max_attempts <= 10,
         "retry.max_attempts: " + std::to_string(c.retry.max_attempts) +

@@ -24,6 +24,7 @@ enum class error_code_number : int {
   upstream_tls = 5021,
   upstream_unreachable = 5022,
   upstream_response_too_large = 5023,
+  credentials = 5024,  // no Partner Center access token could be had (upstream.auth)
   service_unavailable = 5030,
   internal = 5000,
 };

@@ -5,6 +5,7 @@
 #include "core/error_body.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "proxy/credentials.hpp"
 #include "tiers/shared_tier.hpp"
 
 #include <openssl/crypto.h>
@@ -215,6 +216,12 @@ server::response admin_handler::metrics() const {
                        upstream::circuit_breaker::state::half_open})
       w.sample("pcproxy_circuit_state", {{"upstream", "partner-center"}, {"state", upstream::to_string(state)}},
                std::uint64_t{r.circuit == state ? 1u : 0u});
+  }
+  if (const auto* credentials = proxy_->credentials()) {
+    w.family("pcproxy_credential_refresh_total", "counter",
+             "Partner Center access token requests (upstream.auth.mode refresh_token), by outcome.");
+    for (const auto& [outcome, count] : credentials->refreshes())
+      w.sample("pcproxy_credential_refresh_total", {{"outcome", credential_provider::to_string(outcome)}}, count);
   }
   if (open_connections_) {
     w.family("pcproxy_open_connections", "gauge", "Open client connections.");

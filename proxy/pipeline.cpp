@@ -7,6 +7,7 @@
 #include "cache/validator.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "proxy/credentials.hpp"
 #include "proxy/entry_builder.hpp"
 #include "proxy/fetcher.hpp"
 #include "proxy/prefetcher.hpp"
@@ -59,7 +60,8 @@ pipeline::live_state::live_state(const config::config& c, traffic_metrics& metri
 
 pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                    std::shared_ptr<cache::tiered> store, std::shared_ptr<const core::clock> clock,
-                   upstream::random_source random, std::shared_ptr<cache::fleet> fleet)
+                   upstream::random_source random, std::shared_ptr<cache::fleet> fleet,
+                   std::shared_ptr<credential_provider> credentials)
     : settings_(settings),
       upstream_(std::move(upstream)),
       store_(std::move(store)),
@@ -70,6 +72,7 @@ pipeline::pipeline(const config::config& settings, std::shared_ptr<upstream::tra
       builder_(std::make_shared<entry_builder>(settings)),
       fetcher_(std::make_shared<fetcher>(upstream_, store_, clock_, builder_, metrics_, verdicts_, std::move(fleet))),
       prefetcher_(std::make_shared<prefetcher>(fetcher_, upstream_, store_, random_)),
+      credentials_(std::move(credentials)),
       live_(std::make_shared<const live_state>(settings, *metrics_)) {}
 
 pipeline::~pipeline() = default;
@@ -107,7 +110,8 @@ awaitable<std::optional<page_source::cached>> pipeline::fresh_page(const server:
   const auto live = live_.load();
   call c(req);
   prepare(c, *live);
-  if (c.authorization.empty() || !c.policy->uses_cache()) co_return std::nullopt;
+  const auto refused = co_await provide_credentials(c);
+  if (!refused.empty() || c.authorization.empty() || !c.policy->uses_cache()) co_return std::nullopt;
   identify(c);
   if (!c.who.may_read) co_return std::nullopt;
   const auto key = cache::derive_key({c.who.scope, "GET", c.path, c.query, c.headers.continuation_token,
@@ -137,16 +141,46 @@ void pipeline::prepare(call& c, const live_state& live) const {
 awaitable<page_source::page> pipeline::answer(const server::request& req, const server::request_info& info,
                                               bool log_access) {
   const auto live = live_.load();
-  call c(req);
-  c.live_hold = live;
-  prepare(c, *live);
+  std::optional<call> c;
   server::response res;
-  if (c.authorization.empty())
-    res = missing_credentials(c, live->injected_token->configured());
-  else
-    res = co_await process(c);  // (a statement of its own: GCC 12 mishandles co_await temporaries in ?:)
-  finish(c, res, info, log_access);
-  co_return page{std::move(res), c.label};
+  // Upstream refusing a token pcproxy injected: one refresh and one retry.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    c.emplace(req);
+    c->live_hold = live;
+    prepare(*c, *live);
+    const auto refused = co_await provide_credentials(*c);
+    if (!refused.empty()) {
+      res = credentials_failed(*c, refused);
+      break;
+    }
+    if (c->authorization.empty()) {
+      res = missing_credentials(*c, live->injected_token->configured());
+      break;
+    }
+    res = co_await process(*c);
+    if (res.status != 401 || !c->provided || attempt > 0 || !credentials_->rejected(*c->injected)) break;
+    log()->info("{}: upstream refused pcproxy's access token (401); refreshing it and trying once more", c->path);
+  }
+  finish(*c, res, info, log_access);
+  co_return page{std::move(res), c->label};
+}
+
+awaitable<std::string> pipeline::provide_credentials(call& c) const {
+  if (!c.authorization.empty() || !credentials_) co_return std::string{};
+  auto got = co_await credentials_->authorization();
+  if (!got.authorization) co_return std::move(got.failure);
+  c.injected = std::move(got.authorization);
+  c.authorization = *c.injected;
+  c.provided = true;
+  co_return std::string{};
+}
+
+server::response pipeline::credentials_failed(call& c, const std::string& why) const {
+  auto res = error_response(502, core::error_code_number::credentials,
+                            "pcproxy has no Partner Center access token for requests without Authorization: " + why,
+                            c.corr);
+  stamp(c, res, cache_result::bypass, 0, "pcproxy; fwd=bypass; detail=no-credentials");
+  return res;
 }
 
 server::response pipeline::missing_credentials(call& c, bool token_file_configured) const {
@@ -169,8 +203,13 @@ awaitable<server::response> pipeline::process(call& c) {
 }
 
 // The cache scope: the tenant of a bearer JWT in tenant scope (readable only once
-// upstream has accepted that exact token), the credential's hash otherwise.
+// upstream has accepted that exact token), the credential's hash otherwise; pcproxy's
+// own tokens in credential scope share one scope that outlives each hourly token.
 void pipeline::identify(call& c) const {
+  if (c.provided && c.settings->cache.scope == config::cache_scope::credential) {
+    c.who.scope = cache::app_scope(settings_.upstream.auth.tenant, settings_.upstream.auth.client_id);
+    return;
+  }
   if (c.settings->cache.scope == config::cache_scope::tenant)
     if (auto claims = cache::read_jwt_claims(c.authorization))
       c.who = {cache::tenant_scope(claims->tenant_id), true, verdicts_->accepted(c.authorization), claims->expires};

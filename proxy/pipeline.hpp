@@ -30,17 +30,20 @@ struct call;
 class entry_builder;
 class fetcher;
 class token_verdicts;
-
 class prefetcher;
+class credential_provider;
 
 class pipeline final : public server::request_handler,
                        public page_source,
                        public std::enable_shared_from_this<pipeline> {
 public:
   /// `fleet`: the shared tier's coordination when a fleet shares the cache, else null.
+  /// `credentials`: the access tokens for requests without Authorization
+  /// (upstream.auth.mode refresh_token), else null.
   pipeline(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
            std::shared_ptr<cache::tiered> store, std::shared_ptr<const core::clock> clock,
-           upstream::random_source random, std::shared_ptr<cache::fleet> fleet = nullptr);
+           upstream::random_source random, std::shared_ptr<cache::fleet> fleet = nullptr,
+           std::shared_ptr<credential_provider> credentials = nullptr);
   ~pipeline() override;
 
   awaitable<server::response> handle(const server::request& req,
@@ -64,6 +67,7 @@ public:
   const std::shared_ptr<cache::tiered>& store() const { return store_; }
   const std::shared_ptr<const core::clock>& clock() const { return clock_; }
   const traffic_metrics& metrics() const { return *metrics_; }
+  const credential_provider* credentials() const { return credentials_.get(); }
 
   /// The admin token (admin.token_file): whether one is set, and whether `bearer`
   /// ("Bearer <token>") is it, compared in constant time.
@@ -85,9 +89,13 @@ private:
   awaitable<page> answer(const server::request& req, const server::request_info& info, bool log_access);
   /// The request's route, policy, correlation ids and credentials.
   void prepare(call& c, const live_state& live) const;
+  /// With a credential provider, its access token for a request without Authorization;
+  /// "" when the request has credentials, else why none could be had.
+  awaitable<std::string> provide_credentials(call& c) const;
   awaitable<server::response> process(call& c);
   void identify(call& c) const;
   server::response missing_credentials(call& c, bool token_file_configured) const;
+  server::response credentials_failed(call& c, const std::string& why) const;
   awaitable<server::response> serve_from_cache(call& c);
   awaitable<server::response> forward(call& c);
   void finish(call& c, server::response& res, const server::request_info& info, bool log_access);
@@ -108,6 +116,7 @@ private:
   const std::shared_ptr<const entry_builder> builder_;
   const std::shared_ptr<fetcher> fetcher_;
   const std::shared_ptr<prefetcher> prefetcher_;
+  const std::shared_ptr<credential_provider> credentials_;
   std::atomic<std::shared_ptr<const live_state>> live_;
 };
 

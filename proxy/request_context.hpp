@@ -51,6 +51,7 @@ struct call {
   upstream::correlation corr;
   std::string_view authorization;
   std::shared_ptr<const std::string> injected;  // keeps an injected token alive
+  bool provided = false;                        // injected by the credential provider
   const config::route_config* route = nullptr;
   const cache::route_policy* policy = nullptr;
   traffic_metrics::route_row* row = nullptr;

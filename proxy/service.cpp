@@ -2,14 +2,15 @@
 
 #include "cache/entry_codec.hpp"
 #include "config/loader.hpp"
+#include "core/secret_file.hpp"
 #include "proxy/admin.hpp"
+#include "proxy/credentials.hpp"
 #include "proxy/pipeline.hpp"
 #include "tiers/disk_tier.hpp"
 #include "tiers/shared_tier.hpp"
 #include "upstream/client.hpp"
 #include "upstream/resilient_transport.hpp"
 
-#include <fstream>
 
 namespace pcproxy::proxy {
 
@@ -28,9 +29,7 @@ bool admin_exposed(const config::config& settings) {
 std::optional<cache::encryption_key> encryption_key(const config::config& settings) {
   const auto& file = settings.cache.disk.encryption_key_file;
   if (file.empty()) return std::nullopt;
-  std::ifstream in(file);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) throw std::runtime_error("cache.disk.encryption_key_file: cannot read \"" + file + "\"");
+  const auto text = core::read_secret_file(file, "cache.disk.encryption_key_file");
   std::string why;
   auto key = cache::parse_encryption_key(text, why);
   if (!key) throw std::runtime_error("cache.disk.encryption_key_file: \"" + file + "\": " + why);
@@ -58,15 +57,8 @@ std::shared_ptr<tiers::shared_tier> shared_tier_for(const config::config& settin
   tiers::shared_settings s;
   s.redis.url = *shared.url;
   s.redis.password = shared.url->password;
-  if (!shared.password_file.empty()) {
-    std::ifstream in(shared.password_file);
-    std::string password((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in && !in.eof())
-      throw std::runtime_error("cache.shared.password_file: cannot read \"" + shared.password_file + "\"");
-    while (!password.empty() && (password.back() == '\n' || password.back() == '\r' || password.back() == ' '))
-      password.pop_back();
-    s.redis.password = std::move(password);
-  }
+  if (!shared.password_file.empty())
+    s.redis.password = core::read_secret_file(shared.password_file, "cache.shared.password_file");
   s.redis.ca_file = shared.ca_file;
   s.redis.timeout = std::chrono::milliseconds(shared.timeout_ms);
   s.key_prefix = shared.key_prefix;
@@ -104,6 +96,18 @@ private:
   std::shared_ptr<upstream::resilient_transport> resilience_;
 };
 
+// The credential provider for upstream.auth.mode refresh_token: its token requests go
+// to upstream.auth.authority over a client with the upstream's TLS settings and timeouts.
+std::shared_ptr<credential_provider> credentials_for(net::io_context& ioc, const config::config& settings,
+                                                     std::shared_ptr<const core::clock> clock) {
+  if (config::effective_auth_mode(settings.upstream) != config::auth_mode::refresh_token) return nullptr;
+  auto endpoint = settings.upstream;
+  endpoint.url = settings.upstream.auth.authority;
+  endpoint.max_connections = 2;
+  return std::make_shared<credential_provider>(settings.upstream.auth,
+                                               std::make_shared<upstream::client>(ioc, endpoint, 1), std::move(clock));
+}
+
 }  // namespace
 
 service::service(net::io_context& ioc, const config::config& settings, std::shared_ptr<const core::clock> clock)
@@ -111,12 +115,15 @@ service::service(net::io_context& ioc, const config::config& settings, std::shar
               std::make_shared<upstream::resilient_transport>(
                   std::make_shared<upstream::client>(ioc, settings.upstream, config::io_threads(settings)), settings,
                   clock, upstream::system_uniform01(), upstream::id_random()),
-              clock, ioc.get_executor()) {}
+              clock, ioc.get_executor(), credentials_for(ioc, settings, clock)) {}
 
 service::service(const config::config& settings, std::shared_ptr<upstream::resilient_transport> resilient,
-                 std::shared_ptr<const core::clock> clock, net::any_io_executor executor)
-    : service(settings, std::static_pointer_cast<upstream::transport>(resilient), std::move(clock), executor) {
+                 std::shared_ptr<const core::clock> clock, net::any_io_executor executor,
+                 std::shared_ptr<credential_provider> credentials)
+    : service(settings, std::static_pointer_cast<upstream::transport>(resilient), std::move(clock), executor,
+              std::move(credentials)) {
   resilience_ = std::move(resilient);
+  if (credentials_) credentials_->start(executor);
   admin_ = std::make_shared<proxy::admin_handler>(proxy_, resilience_, shared_, admin_exposed(settings));
   if (shared_) {
     resilience_->on_hold([fleet = shared_](const std::string& scope, std::chrono::milliseconds wait) {
@@ -128,17 +135,19 @@ service::service(const config::config& settings, std::shared_ptr<upstream::resil
 
 service::service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
                  std::shared_ptr<const core::clock> clock)
-    : service(settings, std::move(upstream), std::move(clock), std::nullopt) {}
+    : service(settings, std::move(upstream), std::move(clock), std::nullopt, nullptr) {}
 
 service::service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
-                 std::shared_ptr<const core::clock> clock, std::optional<net::any_io_executor> executor)
-    : disk_(disk_tier_for(settings, clock)),
+                 std::shared_ptr<const core::clock> clock, std::optional<net::any_io_executor> executor,
+                 std::shared_ptr<credential_provider> credentials)
+    : credentials_(std::move(credentials)),
+      disk_(disk_tier_for(settings, clock)),
       shared_(shared_tier_for(settings, clock, executor)),
       store_(std::make_shared<cache::tiered>(
           std::make_shared<cache::memory_tier>(static_cast<std::size_t>(settings.cache.max_bytes), clock),
           lower_tiers(disk_, shared_))),
       proxy_(std::make_shared<pipeline>(settings, std::move(upstream), store_, std::move(clock), upstream::id_random(),
-                                        shared_)),
+                                        shared_, credentials_)),
       admin_(std::make_shared<proxy::admin_handler>(proxy_, nullptr, shared_, admin_exposed(settings))),
       not_ready_while_circuit_open_(settings.admin.not_ready_while_circuit_open) {}
 
@@ -153,6 +162,7 @@ void service::apply(const config::config& settings) {
 }
 
 void service::close(std::chrono::steady_clock::time_point deadline) {
+  if (credentials_) credentials_->stop();
   if (disk_) disk_->close(deadline);
   if (shared_) shared_->close();
 }
@@ -160,6 +170,8 @@ void service::close(std::chrono::steady_clock::time_point deadline) {
 void service::set_connection_gauge(std::function<std::size_t()> gauge) { admin_->set_connection_gauge(std::move(gauge)); }
 
 std::string service::not_ready_reason() const {
+  if (credentials_)
+    if (auto why = credentials_->not_ready_reason(); !why.empty()) return why;
   if (!not_ready_while_circuit_open_ || !resilience_) return {};
   if (resilience_->stats().circuit != upstream::circuit_breaker::state::open) return {};
   for (const auto* t : store_->tiers())

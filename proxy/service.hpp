@@ -29,13 +29,14 @@ namespace pcproxy::proxy {
 
 class pipeline;
 class admin_handler;
+class credential_provider;
 
 class service {
 public:
   /// The real upstream client behind retries, retry budget, circuit breaker and
   /// throttling, and the cache tiers the settings ask for. Start-up: throws
   /// std::runtime_error when the TLS settings, the disk tier's directory or its
-  /// encryption key are unusable.
+  /// encryption key, or the credential files (upstream.auth) are unusable.
   service(net::io_context& ioc, const config::config& settings,
           std::shared_ptr<const core::clock> clock = std::make_shared<core::system_clock>());
   /// With another upstream, used as it is (tests script one).
@@ -58,19 +59,22 @@ public:
   /// The admin listener's open-connections gauge comes from the server.
   void set_connection_gauge(std::function<std::size_t()> gauge);
 
-  /// For the server's /readyz: "" when ready, else why not (see
-  /// admin.not_ready_while_circuit_open).
+  /// For the server's /readyz: "" when ready, else why not: no Partner Center access
+  /// token (upstream.auth.mode refresh_token), or see admin.not_ready_while_circuit_open.
   std::string not_ready_reason() const;
   /// The resilience layer (null when the upstream was injected as is).
   const upstream::resilient_transport* resilience() const { return resilience_.get(); }
 
 private:
   service(const config::config& settings, std::shared_ptr<upstream::resilient_transport> resilient,
-          std::shared_ptr<const core::clock> clock, net::any_io_executor executor);
+          std::shared_ptr<const core::clock> clock, net::any_io_executor executor,
+          std::shared_ptr<credential_provider> credentials);
   service(const config::config& settings, std::shared_ptr<upstream::transport> upstream,
-          std::shared_ptr<const core::clock> clock, std::optional<net::any_io_executor> executor);
+          std::shared_ptr<const core::clock> clock, std::optional<net::any_io_executor> executor,
+          std::shared_ptr<credential_provider> credentials);
 
   std::shared_ptr<upstream::resilient_transport> resilience_;
+  std::shared_ptr<credential_provider> credentials_;  // null unless upstream.auth.mode is refresh_token
   std::shared_ptr<tiers::disk_tier> disk_;
   std::shared_ptr<tiers::shared_tier> shared_;
   std::shared_ptr<cache::tiered> store_;

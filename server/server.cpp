@@ -5,6 +5,7 @@
 #include "config/loader.hpp"
 #include "core/error_body.hpp"
 #include "core/http_date.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 
 #include <boost/asio/strand.hpp>
@@ -375,7 +376,9 @@ struct server::state : std::enable_shared_from_this<server::state> {
       if (path == "/readyz") {
         const auto reason = not_ready_reason();
         if (reason.empty()) co_return json_response(200, "{\"status\":\"ready\"}");
-        std::string body = "{\"status\":\"not ready\",\"reason\":\"" + reason + "\"}";
+        std::string body = "{\"status\":\"not ready\",\"reason\":";
+        core::append_json_string(body, reason);
+        body += "}";
         co_return json_response(503, std::move(body));
       }
     }

@@ -1,6 +1,7 @@
 // The cache over real sockets with the fake Partner Center: single flight, validators,
 // revalidation, stale serving, client directives, and the admin API.
 #include "cache/key.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/fake_partner_center.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/manual_clock.hpp"
@@ -25,18 +26,6 @@ using ::testing::Not;
 const std::string usage = "/v1/customers/usagerecords";
 const header_list alice = {{"Authorization", "Bearer alice-token"}};
 const header_list bob = {{"Authorization", "Bearer bob-token"}};
-
-// Polls `done` until it holds or `timeout` passes; for effects that happen in the
-// background, with no event a test could wait on.
-template <typename Predicate>
-bool eventually(std::chrono::milliseconds timeout, Predicate done) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 header_list with(header_list base, std::string name, std::string value) {
   base.emplace_back(std::move(name), std::move(value));
@@ -155,10 +144,10 @@ TEST_F(Freshness, StaleWhileRevalidateAnswersAtOnceAndRefreshesOnceInTheBackgrou
   ASSERT_TRUE(fake.wait_for_requests(2, 5s));  // the one background refresh
   // The refreshed page lands in the background: nothing to await but the result.
   http_result after;
-  EXPECT_TRUE(eventually(5s, [&] {
+  EXPECT_TRUE(eventually([&] {
     after = http_get(proxy.port(), usage, with(alice, "Cache-Control", "only-if-cached"));
     return after.header("X-Cache") == "HIT";
-  }));
+  }, 5s));
   EXPECT_EQ(after.header("X-Cache"), "HIT");
   EXPECT_NE(after.body, first.body);
   EXPECT_EQ(fake.count(usage), 2u);  // exactly one refresh for three stale answers

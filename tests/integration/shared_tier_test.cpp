@@ -5,6 +5,7 @@
 // and Redis failing (killed, wrong password, untrusted certificate) never fails a request.
 #include "config/loader.hpp"
 #include "proxy/service.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/fake_partner_center.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/redis_server.hpp"
@@ -28,18 +29,6 @@ using ::testing::Not;
 const std::string usage = "/v1/customers/usagerecords";
 const header_list alice = {{"Authorization", "Bearer alice-token"}};
 const header_list bob = {{"Authorization", "Bearer bob-token"}};
-
-// Polls `condition` every 20 ms until it holds or `within` passes (announcements travel
-// through Redis's pub/sub: there is nothing to await in the test process).
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds within = 3s) {
-  const auto until = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
-}
 
 class SharedTier : public ::testing::Test {
 protected:

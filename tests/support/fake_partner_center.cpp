@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -248,6 +249,31 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return if_none_match == "*" || if_none_match.find(etag) != std::string_view::npos;
 }
 
+// The tenant of a token endpoint path "/<tenant>/oauth2/token", or "" for other paths.
+std::string_view token_endpoint_tenant(std::string_view path) {
+  constexpr std::string_view suffix = "/oauth2/token";
+  if (!path.starts_with('/') || !path.ends_with(suffix)) return {};
+  const auto tenant = path.substr(1, path.size() - 1 - suffix.size());
+  return tenant.find('/') == std::string_view::npos ? tenant : std::string_view{};
+}
+
+// One parameter of an application/x-www-form-urlencoded body, decoded.
+std::string form_value(std::string_view body, std::string_view name) {
+  while (!body.empty()) {
+    const auto amp = body.find('&');
+    const auto piece = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
+    if (piece.size() > name.size() && piece.starts_with(name) && piece[name.size()] == '=')
+      return cache::percent_decode(piece.substr(name.size() + 1));
+  }
+  return {};
+}
+
+std::string aad_error(std::string_view error, std::string_view description) {
+  return "{\"error\":\"" + std::string(error) + "\",\"error_description\":\"" + std::string(description) +
+         "\",\"error_codes\":[70000],\"timestamp\":\"2026-11-30 12:00:00Z\"}";
+}
+
 }  // namespace
 
 usage_page render_usage_page(std::string_view caller, std::size_t offset, std::size_t size, std::size_t total,
@@ -349,7 +375,9 @@ struct fake_partner_center::impl {
       if (ec) break;
       auto req = parser.release();
       record(req, id);
-      const auto step = next_step(req.target());
+      auto step = next_step(req.target());
+      if (step.what == fault::kind::answer && step.status == 0 && step.delay.count() == 0)
+        step = identity_step(req.target());
       if (const auto delay = delay_for(req.target()) + (step.what == fault::kind::trickle ? std::chrono::milliseconds(0) : step.delay);
           delay.count() > 0) {
         net::steady_timer timer(co_await net::this_coro::executor);
@@ -507,12 +535,94 @@ struct fake_partner_center::impl {
     } else if (path == "/requests" && method == http::verb::delete_) {
       std::lock_guard lock(mutex);
       log.clear();
+    } else if (path == "/identity" && method == http::verb::put) {
+      const auto mode = param("mode");
+      std::optional<identity_mode> m;
+      if (mode == "normal") m = identity_mode::normal;
+      if (mode == "invalid_grant") m = identity_mode::invalid_grant;
+      if (mode == "invalid_client") m = identity_mode::invalid_client;
+      if (mode == "slow") m = identity_mode::slow;
+      if (mode == "down") m = identity_mode::down;
+      if (!m) return fail("PUT /identity needs ?mode=normal|invalid_grant|invalid_client|slow|down");
+      std::lock_guard lock(mutex);
+      identity = *m;
+    } else if (path == "/identity/access-tokens" && method == http::verb::delete_) {
+      std::lock_guard lock(mutex);
+      valid_access.clear();
+    } else if (path == "/identity/refresh-tokens" && method == http::verb::delete_) {
+      std::lock_guard lock(mutex);
+      refresh_tokens.clear();
     } else {
       res.result(http::status::not_found);
       res.set(http::field::content_type, "text/plain");
-      res.body() = "control API: PUT|DELETE /script?path=, PUT /delay?path=&ms=, PUT /data-version?v=, GET|DELETE /requests\n";
+      res.body() = "control API: PUT|DELETE /script?path=, PUT /delay?path=&ms=, PUT /data-version?v=, GET|DELETE "
+                   "/requests, PUT /identity?mode=, DELETE /identity/access-tokens, DELETE /identity/refresh-tokens\n";
     }
     return res;
+  }
+
+  // The identity switches as a fault, decided when the request arrives: slow waits and
+  // then answers 503 without redeeming anything (the caller has given up by then),
+  // down resets the connection.
+  fault identity_step(std::string_view target) {
+    fault f;
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (token_endpoint_tenant(path).empty()) return f;
+    std::lock_guard lock(mutex);
+    if (identity == identity_mode::slow) {
+      f.delay = options.slow_delay;
+      f.status = 503;
+    }
+    if (identity == identity_mode::down) f.what = fault::kind::reset;
+    return f;
+  }
+
+  // POST /<tenant>/oauth2/token, as Azure AD's v1 endpoint answers a refresh_token grant.
+  void redeem(const std::string& tenant, std::string_view body, http::response<http::string_body>& res) {
+    const auto grant = form_value(body, "grant_type");
+    const auto refresh = form_value(body, "refresh_token");
+    const auto client = form_value(body, "client_id");
+    const auto secret = form_value(body, "client_secret");
+    const auto resource = form_value(body, "resource");
+    std::lock_guard lock(mutex);
+    if (grant != "refresh_token") {
+      res.result(http::status::bad_request);
+      res.body() = aad_error("unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.");
+    } else if (identity == identity_mode::invalid_client || client != options.client_id ||
+               secret != options.client_secret) {
+      res.result(http::status::unauthorized);
+      res.body() = aad_error("invalid_client", "AADSTS7000215: Invalid client secret provided.");
+    } else if (identity == identity_mode::invalid_grant || !refresh_tokens.contains(refresh)) {
+      res.result(http::status::bad_request);
+      res.body() = aad_error("invalid_grant", "AADSTS70008: The provided refresh token has expired or was revoked.");
+    } else {
+      refresh_tokens.erase(refresh);  // rotated: a used refresh token is refused from now on
+      latest_refresh = "fake-refresh-token-" + std::to_string(++refresh_serial);
+      refresh_tokens.insert(latest_refresh);
+      const auto now = std::chrono::system_clock::now();
+      const auto access = make_test_jwt(tenant, now + options.token_lifetime, true, "issued-" + std::to_string(refresh_serial));
+      issued_access.push_back(access);
+      valid_access.insert(access);
+      const auto lifetime = std::to_string(options.token_lifetime.count());
+      const auto epoch = [](auto t) {
+        return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+      };
+      res.body() = "{\"token_type\":\"Bearer\",\"scope\":\"user_impersonation\",\"expires_in\":\"" + lifetime +
+                   "\",\"ext_expires_in\":\"" + lifetime + "\",\"expires_on\":\"" +
+                   epoch(now + options.token_lifetime) + "\",\"not_before\":\"" + epoch(now) +
+                   "\",\"resource\":\"" + resource + "\",\"access_token\":\"" + access.substr(7) +
+                   "\",\"refresh_token\":\"" + latest_refresh + "\"}";
+    }
+    res.set(http::field::cache_control, "no-store, no-cache");
+  }
+
+  // With require_issued_tokens: an unexpired access token the identity endpoint issued.
+  bool issued_if_required(std::string_view authorization) {
+    if (!options.require_issued_tokens) return true;
+    const auto claims = cache::read_jwt_claims(authorization);
+    if (!claims || !claims->expires || *claims->expires <= std::chrono::system_clock::now()) return false;
+    std::lock_guard lock(mutex);
+    return valid_access.contains(std::string(authorization));
   }
 
   static void reset(tcp::socket& socket) {
@@ -585,7 +695,10 @@ struct fake_partner_center::impl {
       if (!step.retry_after.empty()) res.set(http::field::retry_after, step.retry_after);
     } else if (step.what == fault::kind::malformed_json) {
       res.body() = "{\"totalCount\":1,\"items\":[{\"id\":";
-    } else if (authorization.empty() || authorization.starts_with("Bearer expired") || !signature_ok(authorization)) {
+    } else if (const auto tenant = token_endpoint_tenant(path); !tenant.empty() && req.method() == http::verb::post) {
+      redeem(std::string(tenant), req.body(), res);
+    } else if (authorization.empty() || authorization.starts_with("Bearer expired") || !signature_ok(authorization) ||
+               !issued_if_required(authorization)) {
       res.result(http::status::unauthorized);
       res.body() = pc_error(900401, "Authorization header is missing or invalid.");
     } else if (path == "/v1/customers/usagerecords" && (req.method() == http::verb::get || req.method() == http::verb::head)) {
@@ -648,6 +761,12 @@ struct fake_partner_center::impl {
   std::optional<tcp::acceptor> control;
   std::uint16_t control_bound = 0;
   unsigned data_version = 0;
+  identity_mode identity = identity_mode::normal;
+  std::set<std::string> refresh_tokens{options.refresh_token};
+  std::string latest_refresh = options.refresh_token;
+  unsigned refresh_serial = 0;
+  std::vector<std::string> issued_access;  // every one, for tests
+  std::set<std::string> valid_access;      // not revoked
 };
 
 fake_partner_center::fake_partner_center(fake_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
@@ -704,6 +823,38 @@ std::uint16_t fake_partner_center::control_port() const { return impl_->control_
 void fake_partner_center::set_data_version(unsigned version) {
   std::lock_guard lock(impl_->mutex);
   impl_->data_version = version;
+}
+
+void fake_partner_center::set_identity_mode(identity_mode mode) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->identity = mode;
+}
+
+void fake_partner_center::revoke_access_tokens() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->valid_access.clear();
+}
+
+std::string fake_partner_center::consent() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->latest_refresh = "fake-refresh-token-" + std::to_string(++impl_->refresh_serial);
+  impl_->refresh_tokens.insert(impl_->latest_refresh);
+  return impl_->latest_refresh;
+}
+
+void fake_partner_center::revoke_refresh_tokens() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->refresh_tokens.clear();
+}
+
+std::string fake_partner_center::latest_refresh_token() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->latest_refresh;
+}
+
+std::vector<std::string> fake_partner_center::issued_access_tokens() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->issued_access;
 }
 
 void fake_partner_center::stop() { impl_->stop(); }

@@ -5,6 +5,10 @@
 // 401 without Authorization, for a token starting "Bearer expired" and for a JWT whose
 // signature is not the fake's (see make_test_jwt), an optional BOM, HTTP or HTTPS, and a record of every
 // request it received. It runs on its own thread; tests inspect it directly.
+// It is also the identity endpoint (Azure AD's v1 token endpoint as the Secure
+// Application Model uses it): POST /<tenant>/oauth2/token with grant_type=refresh_token
+// redeems a refresh token for an access token (a JWT of that tenant, see make_test_jwt)
+// and a new refresh token; a used or revoked refresh token gets invalid_grant.
 // Thread-safety: every public member is safe from any thread.
 #include <chrono>
 #include <cstdint>
@@ -80,6 +84,22 @@ struct fake_options {
   std::uint16_t control_port = 0;    // its port (0: any free port)
   std::string tls_cert_pem;          // with tls_key_pem: serve HTTPS
   std::string tls_key_pem;
+  // The identity endpoint.
+  std::string client_id = "fake-client-id";          // the app it knows
+  std::string client_secret = "fake-client-secret";
+  std::string refresh_token = "fake-refresh-token-0"; // the one valid refresh token at start
+  std::chrono::seconds token_lifetime{3600};          // of the access tokens it issues
+  std::chrono::milliseconds slow_delay{10000};        // how long identity_mode::slow waits
+  bool require_issued_tokens = false;  // Partner Center routes accept only unexpired tokens it issued
+};
+
+/// Control switches of the identity endpoint.
+enum class identity_mode {
+  normal,
+  invalid_grant,   // every refresh token is refused (expired or revoked)
+  invalid_client,  // the app's secret is refused (expired)
+  slow,            // answers 503 after fake_options::slow_delay, redeeming nothing
+  down,            // resets the connection without answering
 };
 
 class fake_partner_center {
@@ -117,10 +137,25 @@ public:
   ///   PUT    /data-version?v=N     change the data
   ///   GET    /requests             what arrived, as JSON (Authorization redacted)
   ///   DELETE /requests             forget it
+  ///   PUT    /identity?mode=M      normal, invalid_grant, invalid_client, slow, down
+  ///   DELETE /identity/access-tokens, /identity/refresh-tokens   revoke them
   std::uint16_t control_port() const;
 
   /// Changes the data every caller sees (as Partner Center's refresh would).
   void set_data_version(unsigned version);
+
+  /// The identity endpoint's behaviour from now on.
+  void set_identity_mode(identity_mode mode);
+  /// Revokes every access token issued so far (with require_issued_tokens, upstream
+  /// answers them 401), or every refresh token (the next redemption gets invalid_grant).
+  void revoke_access_tokens();
+  void revoke_refresh_tokens();
+  /// The consent flow done again: a new valid refresh token.
+  std::string consent();
+  /// The refresh token most recently issued (the starting one until the first redemption).
+  std::string latest_refresh_token() const;
+  /// Every access token issued so far, revoked ones too ("Bearer <JWT>").
+  std::vector<std::string> issued_access_tokens() const;
 
   void stop();
 

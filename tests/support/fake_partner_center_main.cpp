@@ -41,6 +41,13 @@ int main(int argc, char** argv) {
     ("control-port", po::value<unsigned>(), "serve the control API on this port (0: any free port)")
     ("tls-cert", po::value<std::string>(), "PEM certificate chain: serve HTTPS")
     ("tls-key", po::value<std::string>(), "PEM private key for --tls-cert")
+    ("client-id", po::value<std::string>()->default_value("fake-client-id"),
+     "the app the identity endpoint (POST /<tenant>/oauth2/token) knows")
+    ("client-secret-file", po::value<std::string>(), "a file with that app's secret (default: fake-client-secret)")
+    ("refresh-token-file", po::value<std::string>(),
+     "a file with the refresh token valid at start (default: fake-refresh-token-0)")
+    ("token-lifetime-s", po::value<unsigned>()->default_value(3600), "lifetime of the access tokens it issues")
+    ("require-issued-tokens", "Partner Center paths accept only unexpired access tokens the identity endpoint issued")
     ("help,h", "show this help");
   // clang-format on
   po::variables_map vm;
@@ -65,6 +72,13 @@ int main(int argc, char** argv) {
       options.tls_cert_pem = read_file(vm["tls-cert"].as<std::string>());
       options.tls_key_pem = read_file(vm["tls-key"].as<std::string>());
     }
+
+    options.client_id = vm["client-id"].as<std::string>();
+    auto first_line = [](std::string text) { return text.substr(0, text.find_first_of("\r\n")); };
+    if (vm.count("client-secret-file")) options.client_secret = first_line(read_file(vm["client-secret-file"].as<std::string>()));
+    if (vm.count("refresh-token-file")) options.refresh_token = first_line(read_file(vm["refresh-token-file"].as<std::string>()));
+    options.token_lifetime = std::chrono::seconds(vm["token-lifetime-s"].as<unsigned>());
+    options.require_issued_tokens = vm.count("require-issued-tokens") > 0;
 
     if (vm.count("control-port")) {
       options.control = true;

@@ -251,6 +251,54 @@ TEST(Config, TheSharedTierTakesARedisUrlAndNeverPrintsItsPassword) {
               ElementsAre(HasSubstr("cache.shared.password_file: cannot read")));
 }
 
+TEST(Config, CredentialsModesAreCheckedTogether) {
+  const auto defaults = load_args({}).settings;
+  EXPECT_EQ(defaults.upstream.auth.mode, auth_mode::none);
+  EXPECT_EQ(defaults.upstream.auth.authority.base_url, "https://login.microsoftonline.com");
+  EXPECT_EQ(defaults.upstream.auth.resource, "https://api.partnercenter.microsoft.com");
+  EXPECT_EQ(effective_auth_mode(defaults.upstream), auth_mode::none);
+
+  // upstream.token_file alone keeps its old meaning.
+  const auto token = pcproxy::testing::write_temp_file("token", "Bearer abc");
+  const auto alias = load_args({}, fake_env{{{"PCPROXY_UPSTREAM_TOKEN_FILE", token}}}).settings;
+  EXPECT_EQ(effective_auth_mode(alias.upstream), auth_mode::token_file);
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_UPSTREAM_AUTH_MODE", "token_file"}}}),
+              ElementsAre(HasSubstr("upstream.auth.mode: token_file needs upstream.token_file")));
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_UPSTREAM_AUTH_MODE", "oauth"}}}),
+              ElementsAre(HasSubstr("is not one of none, token_file, refresh_token")));
+
+  // refresh_token names each missing piece at once.
+  EXPECT_THAT(problems_of({}, fake_env{{{"PCPROXY_UPSTREAM_AUTH_MODE", "refresh_token"}}}),
+              ElementsAre(HasSubstr("upstream.auth.tenant"), HasSubstr("upstream.auth.client_id"),
+                          HasSubstr("upstream.auth.client_secret_file"), HasSubstr("upstream.auth.refresh_token_file")));
+  const auto secret = pcproxy::testing::write_temp_file("secret", "app-secret-value");
+  const auto refresh = pcproxy::testing::write_temp_file("refresh", "refresh-token-value");
+  fake_env env{{{"PCPROXY_UPSTREAM_AUTH_MODE", "refresh_token"},
+                {"PCPROXY_UPSTREAM_AUTH_TENANT", "contoso.onmicrosoft.com"},
+                {"PCPROXY_UPSTREAM_AUTH_CLIENT_ID", "11111111-2222-3333-4444-555555555555"},
+                {"PCPROXY_UPSTREAM_AUTH_CLIENT_SECRET_FILE", secret},
+                {"PCPROXY_UPSTREAM_AUTH_REFRESH_TOKEN_FILE", refresh}}};
+  const auto c = load_args({}, env).settings;
+  EXPECT_EQ(effective_auth_mode(c.upstream), auth_mode::refresh_token);
+  const auto printed = to_json(c);
+  EXPECT_THAT(printed, Not(HasSubstr("app-secret-value")));  // files are named, never read out
+  EXPECT_THAT(printed, Not(HasSubstr("refresh-token-value")));
+  EXPECT_FALSE(reloads_live("upstream.auth.mode"));
+
+  auto both = env;
+  both.vars["PCPROXY_UPSTREAM_TOKEN_FILE"] = token;
+  EXPECT_THAT(problems_of({}, both), ElementsAre(HasSubstr("set it or upstream.auth.mode refresh_token, not both")));
+  auto bad_tenant = env;
+  bad_tenant.vars["PCPROXY_UPSTREAM_AUTH_TENANT"] = "contoso/../x";
+  EXPECT_THAT(problems_of({}, bad_tenant), ElementsAre(HasSubstr("is not a tenant id or domain")));
+  auto missing = env;
+  missing.vars["PCPROXY_UPSTREAM_AUTH_REFRESH_TOKEN_FILE"] = "/nonexistent/refresh";
+  EXPECT_THAT(problems_of({}, missing), ElementsAre(HasSubstr("upstream.auth.refresh_token_file: cannot read")));
+  auto authority = env;
+  authority.vars["PCPROXY_UPSTREAM_AUTH_AUTHORITY"] = "https://login.example/tenant";
+  EXPECT_THAT(problems_of({}, authority), ElementsAre(HasSubstr("upstream.auth.authority")));
+}
+
 TEST(Config, TheLiveKeysAreDeclaredOnce) {
   EXPECT_TRUE(reloads_live("routes"));
   EXPECT_TRUE(reloads_live("retry.max_attempts"));
