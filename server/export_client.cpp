@@ -34,7 +34,7 @@ constexpr const char* usage_text =
     "  --format F        json (default), ndjson or csv\n"
     "  --proxy URL       pcproxy's address (default http://127.0.0.1:8080)\n"
     "  --token-file F    a file with the bearer token to send; without it pcproxy uses its own\n"
-    "                    (upstream.token_file) or answers 401\n"
+    "                    (upstream.auth) or answers 401\n"
     "\n"
     "While stderr is a terminal a progress line shows items, bytes, rate and time; otherwise a\n"
     "summary line is printed at the end. Exit status: 0 complete, 1 failed (the partial file is\n"

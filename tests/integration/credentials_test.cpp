@@ -126,6 +126,20 @@ TEST_F(Credentials, TheFirstRedemptionServesRequestsWithoutAuthorization) {
   EXPECT_EQ(refreshes(proxy.admin_port(), "ok"), 1.0);
 }
 
+TEST_F(Credentials, AWholeCollectionWithoutAuthorizationUsesPcproxysToken) {
+  running_proxy proxy(settings());
+  ASSERT_TRUE(eventually([&] { return ready(proxy.admin_port()); }, 10s));
+  const auto res = http_get(proxy.port(), "/pcproxy/collection" + usage);
+  ASSERT_EQ(res.status, 200) << res.body;
+  std::size_t records = 0;
+  for (auto at = res.body.find("CustomerMonthlyUsageRecord"); at != std::string::npos;
+       at = res.body.find("CustomerMonthlyUsageRecord", at + 1))
+    ++records;
+  EXPECT_EQ(records, 25u);  // the fake's three pages of the tenant's records
+  EXPECT_EQ(fake->count(usage), 3u);
+  EXPECT_EQ(token_requests(), 1u);
+}
+
 TEST_F(Credentials, ARequestWithItsOwnAuthorizationKeepsIt) {
   running_proxy proxy(settings());
   ASSERT_TRUE(eventually([&] { return ready(proxy.admin_port()); }, 10s));
