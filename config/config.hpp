@@ -100,6 +100,7 @@ struct retry_config {
 };
 
 struct circuit_config {
+  bool enabled = true;  // false: every request goes upstream, however many failed before
   std::int64_t failure_threshold = 5;
   std::int64_t open_ms = 30000;
 };

@@ -359,6 +359,7 @@ const std::vector<field>& fields() {
       PCPROXY_FIELD(retry.budget_ratio),
       PCPROXY_FIELD(retry.statuses),
       PCPROXY_FIELD(retry.methods),
+      PCPROXY_FIELD(circuit.enabled),
       PCPROXY_FIELD(circuit.failure_threshold),
       PCPROXY_FIELD(circuit.open_ms),
       PCPROXY_FIELD(cache.max_bytes),

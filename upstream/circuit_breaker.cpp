@@ -19,6 +19,7 @@ circuit_breaker::circuit_breaker(std::int64_t threshold, milliseconds open_for,
 
 circuit_breaker::permit circuit_breaker::allow() {
   std::lock_guard lock(mutex_);
+  if (!enabled_) return {};
   const auto now = clock_->now();
   switch (state_) {
     case state::closed:
@@ -41,14 +42,20 @@ circuit_breaker::permit circuit_breaker::allow() {
   return {};
 }
 
-void circuit_breaker::reconfigure(std::int64_t threshold, milliseconds open_for) {
+void circuit_breaker::reconfigure(bool enabled, std::int64_t threshold, milliseconds open_for) {
   std::lock_guard lock(mutex_);
+  enabled_ = enabled;
   threshold_ = threshold;
   open_for_ = open_for;
+  if (!enabled_) {
+    state_ = state::closed;
+    failures_ = 0;
+  }
 }
 
 void circuit_breaker::record(bool success, bool probe) {
   std::lock_guard lock(mutex_);
+  if (!enabled_) return;
   if (success) {
     failures_ = 0;
     if (probe || state_ == state::closed) state_ = state::closed;

@@ -2,6 +2,8 @@
 // The circuit breaker (DESIGN.md §8): `threshold` consecutive failed logical requests
 // open it for `open_for`; while open, requests fail fast. Then one request is let
 // through as a probe: its success closes the circuit, its failure opens it again.
+// Disabled (circuit.enabled false), it lets everything through and stays closed: for an
+// origin whose 5xx answers are meant for the client.
 // Thread-safety: every member is safe from any thread.
 #include "core/clock.hpp"
 
@@ -26,8 +28,9 @@ public:
   /// May a request go upstream now?
   permit allow();
 
-  /// New settings (a reload); the current state is kept.
-  void reconfigure(std::int64_t threshold, std::chrono::milliseconds open_for);
+  /// New settings (a reload); the current state is kept, unless `enabled` is false:
+  /// then it is closed and stays closed.
+  void reconfigure(bool enabled, std::int64_t threshold, std::chrono::milliseconds open_for);
 
   /// The outcome of a request that was allowed.
   void record(bool success, bool probe);
@@ -36,6 +39,7 @@ public:
   std::int64_t consecutive_failures() const;
 
 private:
+  bool enabled_ = true;                   // guarded by mutex_
   std::int64_t threshold_;               // guarded by mutex_
   std::chrono::milliseconds open_for_;  // guarded by mutex_
   const std::shared_ptr<const core::clock> clock_;

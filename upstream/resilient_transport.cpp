@@ -48,12 +48,16 @@ resilient_transport::resilient_transport(std::shared_ptr<transport> inner, const
       random_(std::move(random)),
       budget_(settings.retry.budget_ratio, clock),
       breaker_(settings.circuit.failure_threshold, milliseconds(settings.circuit.open_ms), clock),
-      throttle_(clock) {}
+      throttle_(clock) {
+  breaker_.reconfigure(settings.circuit.enabled, settings.circuit.failure_threshold,
+                       milliseconds(settings.circuit.open_ms));
+}
 
 void resilient_transport::apply(const config::config& settings) {
   retry_.store(std::make_shared<const config::retry_config>(settings.retry));
   budget_.set_ratio(settings.retry.budget_ratio);
-  breaker_.reconfigure(settings.circuit.failure_threshold, milliseconds(settings.circuit.open_ms));
+  breaker_.reconfigure(settings.circuit.enabled, settings.circuit.failure_threshold,
+                       milliseconds(settings.circuit.open_ms));
 }
 
 awaitable<result> resilient_transport::send(const request& req, correlation corr, bool idempotent) {

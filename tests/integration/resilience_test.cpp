@@ -295,6 +295,22 @@ TEST_F(Faults, TheCircuitOpensFailsFastThenAProbeClosesIt) {
   EXPECT_EQ(fake.count(), 5u);
 }
 
+TEST_F(Faults, WithTheCircuitDisabledEveryFailureReachesTheClientFromUpstream) {
+  auto c = settings();
+  c.circuit.enabled = false;
+  c.circuit.failure_threshold = 2;
+  c.retry.max_attempts = 1;
+  fake.script(customers, parse_script("500,502,503,500,500"));
+  running_proxy proxy(c);
+  for (unsigned expected : {500u, 502u, 503u, 500u, 500u}) {
+    const auto res = get(proxy, customers);
+    EXPECT_EQ(res.status, expected);
+    EXPECT_THAT(res.body, HasSubstr("\"source\":\"PartnerFD\""));  // upstream's answer, not pcproxy's
+  }
+  EXPECT_EQ(get(proxy, customers).status, 200);
+  EXPECT_EQ(fake.count(), 6u);
+}
+
 TEST_F(Faults, WhileTheCircuitIsOpenStoredDataIsServed) {
   auto clock = std::make_shared<manual_clock>();
   auto c = settings();

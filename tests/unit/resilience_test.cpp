@@ -122,6 +122,29 @@ TEST(CircuitBreaker, ASuccessResetsTheCountAndALostProbeIsReplaced) {
   EXPECT_TRUE(breaker.allow().probe);
 }
 
+TEST(CircuitBreaker, DisabledItLetsEverythingThroughAndStaysClosed) {
+  auto clock = std::make_shared<manual_clock>();
+  circuit_breaker breaker(2, 10s, clock);
+  breaker.record(false, false);
+  breaker.record(false, false);
+  ASSERT_EQ(breaker.current(), circuit_breaker::state::open);
+  breaker.reconfigure(false, 2, 10s);  // circuit.enabled: false, by a reload
+  EXPECT_EQ(breaker.current(), circuit_breaker::state::closed);
+  for (int i = 0; i < 10; ++i) {
+    const auto permit = breaker.allow();
+    EXPECT_TRUE(permit.allowed);
+    EXPECT_FALSE(permit.probe);
+    breaker.record(false, permit.probe);
+  }
+  EXPECT_EQ(breaker.current(), circuit_breaker::state::closed);
+  EXPECT_EQ(breaker.consecutive_failures(), 0);
+  breaker.reconfigure(true, 2, 10s);  // on again: counting starts afresh
+  breaker.record(false, breaker.allow().probe);
+  EXPECT_EQ(breaker.current(), circuit_breaker::state::closed);
+  breaker.record(false, breaker.allow().probe);
+  EXPECT_EQ(breaker.current(), circuit_breaker::state::open);
+}
+
 TEST(Throttle, HoldsAScopeForTheWait) {
   auto clock = std::make_shared<manual_clock>();
   throttle t(clock);
