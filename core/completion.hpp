@@ -45,9 +45,13 @@ private:
 /// Suspends until the completion that `start` receives delivers its result.
 template <typename Result, typename Start>
 awaitable<Result> await_completion(Start start) {
+  // `start` is moved out and dies when it returns: what it captured (often the owner of
+  // the queue the completion goes into) must not live on in this suspended frame, or the
+  // queue, the completion, the frame and the owner keep each other alive.
   auto initiation = [start = std::move(start)](auto handler) mutable {
     using handler_type = decltype(handler);
-    start(std::unique_ptr<completion<Result>>(new completion_for<Result, handler_type>(std::move(handler))));
+    auto run_once = std::move(start);
+    run_once(std::unique_ptr<completion<Result>>(new completion_for<Result, handler_type>(std::move(handler))));
   };
   co_return co_await net::async_initiate<decltype(net::use_awaitable), void(Result)>(std::move(initiation),
                                                                                    net::use_awaitable);

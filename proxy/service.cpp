@@ -126,10 +126,12 @@ service::service(const config::config& settings, std::shared_ptr<upstream::resil
   if (credentials_) credentials_->start(executor);
   admin_ = std::make_shared<proxy::admin_handler>(proxy_, resilience_, shared_, admin_exposed(settings));
   if (shared_) {
-    resilience_->on_hold([fleet = shared_](const std::string& scope, std::chrono::milliseconds wait) {
-      fleet->announce_hold(scope, wait);
+    // Weak both ways round: the tier and the upstream client must not own each other.
+    resilience_->on_hold([weak = std::weak_ptr(shared_)](const std::string& scope, std::chrono::milliseconds wait) {
+      if (auto fleet = weak.lock()) fleet->announce_hold(scope, wait);
     });
-    shared_->start(std::make_shared<fleet_listener>(store_, executor, resilience_));
+    fleet_listener_ = std::make_shared<fleet_listener>(store_, executor, resilience_);
+    shared_->start(fleet_listener_);
   }
 }
 

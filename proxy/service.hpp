@@ -20,6 +20,9 @@ namespace pcproxy::upstream {
 class transport;
 class resilient_transport;
 }
+namespace pcproxy::cache {
+class fleet_events;
+}
 namespace pcproxy::tiers {
 class disk_tier;
 class shared_tier;
@@ -80,6 +83,7 @@ private:
   std::shared_ptr<cache::tiered> store_;
   std::shared_ptr<pipeline> proxy_;
   std::shared_ptr<proxy::admin_handler> admin_;
+  std::shared_ptr<cache::fleet_events> fleet_listener_;  // what other instances announce, applied here
   std::atomic<bool> not_ready_while_circuit_open_{false};
 };
 

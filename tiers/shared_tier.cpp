@@ -87,11 +87,14 @@ shared_tier::shared_tier(net::any_io_executor executor, shared_settings settings
 
 shared_tier::~shared_tier() { close(); }
 
-void shared_tier::start(std::shared_ptr<cache::fleet_events> events) {
+void shared_tier::start(std::weak_ptr<cache::fleet_events> events) {
   events_ = std::move(events);
+  // The subscription's loop may outlive this tier by a message or two: it asks first.
   subscriber_ = std::make_unique<redis_subscriber>(
       executor_, settings_.redis, std::vector<std::string>{settings_.key_prefix + "events"},
-      [this](const std::string&, const std::string& message) { on_message(message); });
+      [weak = weak_from_this()](const std::string&, const std::string& message) {
+        if (auto self = weak.lock()) self->on_message(message);
+      });
   subscriber_->start();
   log()->info("shared tier at {}{}: keys under \"{}\", instance {}", config::to_string(settings_.redis.url),
               codec_.encrypts() ? ", encrypted" : "", settings_.key_prefix, instance_);
@@ -290,9 +293,10 @@ void shared_tier::on_message(const std::string& message) {
   if (text.starts_with("purge ")) {
     const auto newline = text.find('\n');
     if (newline == std::string_view::npos || text.substr(6, newline - 6) == instance_) return;
-    if (auto filter = decode_filter(text.substr(newline + 1)); filter && events_) {
+    auto events = events_.lock();
+    if (auto filter = decode_filter(text.substr(newline + 1)); filter && events) {
       ++purges_received_;
-      events_->purged(*filter);
+      events->purged(*filter);
     }
     return;
   }
@@ -303,9 +307,10 @@ void shared_tier::on_message(const std::string& message) {
     const auto b = a == std::string_view::npos ? a : rest.find(' ', a + 1);
     if (b == std::string_view::npos || rest.substr(0, a) == instance_) return;
     const auto ms = core::parse_number<long long>(rest.substr(b + 1));
-    if (ms && *ms > 0 && events_) {
+    auto events = events_.lock();
+    if (ms && *ms > 0 && events) {
       ++holds_received_;
-      events_->held(std::string(rest.substr(a + 1, b - a - 1)), milliseconds(*ms));
+      events->held(std::string(rest.substr(a + 1, b - a - 1)), milliseconds(*ms));
     }
   }
 }

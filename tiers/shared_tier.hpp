@@ -41,15 +41,17 @@ struct shared_settings {
   std::chrono::milliseconds poll{100};  // how often a lease waiter looks, besides the notifications
 };
 
-class shared_tier final : public cache::tier, public cache::fleet {
+class shared_tier final : public cache::tier, public cache::fleet, public std::enable_shared_from_this<shared_tier> {
 public:
   /// Start-up: throws std::runtime_error when the TLS settings are unusable.
   shared_tier(net::any_io_executor executor, shared_settings settings, std::shared_ptr<const core::clock> clock);
   ~shared_tier() override;
 
   /// Subscribes to the fleet's announcements, delivered to `events` (this instance's own
-  /// are not).
-  void start(std::shared_ptr<cache::fleet_events> events);
+  /// are not) while its owner keeps it. Held weakly: the listener owns the store, which
+  /// owns this tier, and an owning pointer back would keep all of them alive for ever.
+  /// Call on a tier made by std::make_shared.
+  void start(std::weak_ptr<cache::fleet_events> events);
   void close();
 
   // cache::tier
@@ -90,7 +92,7 @@ private:
   const net::any_io_executor executor_;
   std::shared_ptr<redis_client> redis_;
   std::unique_ptr<redis_subscriber> subscriber_;
-  std::shared_ptr<cache::fleet_events> events_;
+  std::weak_ptr<cache::fleet_events> events_;
 
   std::mutex waiters_mutex_;
   std::multimap<std::string, std::weak_ptr<core::wakeup>> waiters_;  // key digest -> lease waiters
