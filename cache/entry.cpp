@@ -55,17 +55,24 @@ bool valid_field_value(std::string_view value) noexcept {
   return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
+void drop_field(header_list& headers, std::string_view name) {
+  std::erase_if(headers, [&](const header& h) { return core::iequals(h.name, name); });
+}
+
 std::size_t charged_bytes(const entry& e) noexcept {
   // The index node, the LRU node and the entry with its shared_ptr control blocks;
   // allocation headers are rounded into the constant.
   static constexpr std::size_t overhead = sizeof(entry) + sizeof(cache_key) * 2 + 192;
   const auto len = [](const std::shared_ptr<const std::string>& s) { return s ? s->size() : 0; };
+  std::size_t vary = 0;
+  for (const auto& h : e.vary) vary += h.name.size() + h.value.size() + sizeof(header);
   return overhead + len(e.header_block) + len(e.body) + e.validator.size() + e.scope.size() +
-         e.path.size() + e.route.size();
+         e.path.size() + e.route.size() + vary;
 }
 
 core::sys_time retention_end(const entry& e) noexcept {
-  return e.revalidated_at + e.rules.ttl + std::max(e.rules.stale_while_revalidate, e.rules.stale_if_error);
+  return e.revalidated_at - e.initial_age + e.rules.ttl +
+         std::max(e.rules.stale_while_revalidate, e.rules.stale_if_error);
 }
 
 }  // namespace pcproxy::cache

@@ -30,6 +30,8 @@ struct freshness_rules {
   std::chrono::seconds stale_while_revalidate{0};
   std::chrono::seconds stale_if_error{0};
   bool month_boundary = false;  // not fresh after the UTC month it was stored in ends
+  bool must_revalidate = false; // never served stale: must-revalidate, proxy-revalidate, s-maxage (RFC 9111 §4.2.4)
+  bool no_cache = false;        // never served without revalidation: no-cache (RFC 9111 §5.2.2.4)
   friend bool operator==(const freshness_rules&, const freshness_rules&) = default;
 };
 
@@ -48,6 +50,12 @@ struct entry {
   /// When upstream last confirmed them (stored_at until a revalidation): the base of
   /// the entry's age and freshness.
   core::sys_time revalidated_at{};
+  /// Its age when it arrived (RFC 9111 §4.2.3 corrected initial age: upstream's Age
+  /// header, the response delay, a Date in the past), added to the time since then.
+  std::chrono::seconds initial_age{0};
+  /// The request headers a Vary names (RFC 9111 §4.1), lowercase names with the values
+  /// of the request that stored it: it serves only requests with the same values.
+  header_list vary;
   freshness_rules rules;
   /// Whose and what it is, for purges and listings: the scope id (a hash, never a
   /// credential), the request path (no query) and the route's pattern.
@@ -55,6 +63,9 @@ struct entry {
   std::string path;
   std::string route;
 };
+
+/// Removes every line of the field `name` (case-insensitive).
+void drop_field(header_list& headers, std::string_view name);
 
 /// The header list of an entry (parsed from its header block).
 header_list headers(const entry& e);

@@ -22,6 +22,11 @@ constexpr std::size_t nonce_size = 12;
 constexpr std::size_t tag_size = 16;
 constexpr std::uint8_t flag_encrypted = 1;
 constexpr std::uint8_t flag_compressed = 2;
+// The freshness rules' switches, one byte in the payload.
+constexpr std::uint8_t rule_month_boundary = 1;
+constexpr std::uint8_t rule_must_revalidate = 2;
+constexpr std::uint8_t rule_no_cache = 4;
+constexpr std::uint8_t rule_all = rule_month_boundary | rule_must_revalidate | rule_no_cache;
 
 // ---- little-endian fields ----
 
@@ -35,6 +40,14 @@ void put_i64(std::string& out, std::int64_t v) { put_u64(out, static_cast<std::u
 void put_text(std::string& out, std::string_view s) {
   put_u32(out, static_cast<std::uint32_t>(s.size()));
   out.append(s);
+}
+
+void put_fields(std::string& out, const header_list& fields) {
+  put_u32(out, static_cast<std::uint32_t>(fields.size()));
+  for (const auto& h : fields) {
+    put_text(out, h.name);
+    put_text(out, h.value);
+  }
 }
 
 // Reads fields front to back; any read past the end sets `failed` and yields zeros.
@@ -66,6 +79,24 @@ struct reader {
   std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
   std::string text() { return std::string(take(u32())); }
 };
+
+// A count, then name and value pairs. These lines may go on the wire as they are:
+// nothing may split or inject a header (false when one would, or the bytes run out).
+bool read_fields(reader& in, header_list& out) {
+  const auto count = in.u32();
+  if (in.failed || count > in.rest.size() / 8) {
+    in.failed = true;
+    return false;
+  }
+  out.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    auto name = in.text();
+    auto value = in.text();
+    if (in.failed || !valid_field_name(name) || !valid_field_value(value)) return false;
+    out.push_back({std::move(name), std::move(value)});
+  }
+  return true;
+}
 
 std::int64_t to_nanoseconds(core::sys_time t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -224,17 +255,16 @@ std::string entry_codec::encode(const cache_key& key, const entry& e) const {
   put_i64(payload, e.rules.ttl.count());
   put_i64(payload, e.rules.stale_while_revalidate.count());
   put_i64(payload, e.rules.stale_if_error.count());
-  payload.push_back(e.rules.month_boundary ? '\1' : '\0');
+  payload.push_back(static_cast<char>((e.rules.month_boundary ? rule_month_boundary : 0) |
+                                      (e.rules.must_revalidate ? rule_must_revalidate : 0) |
+                                      (e.rules.no_cache ? rule_no_cache : 0)));
+  put_i64(payload, e.initial_age.count());
+  put_fields(payload, e.vary);
   put_text(payload, e.validator);
   put_text(payload, e.scope);
   put_text(payload, e.path);
   put_text(payload, e.route);
-  const auto fields = headers(e);
-  put_u32(payload, static_cast<std::uint32_t>(fields.size()));
-  for (const auto& h : fields) {
-    put_text(payload, h.name);
-    put_text(payload, h.value);
-  }
+  put_fields(payload, headers(e));
   put_u64(payload, body.size());
   put_u64(payload, compress ? compressed.size() : body.size());
   payload.append(compress ? std::string_view(compressed) : body);
@@ -279,32 +309,29 @@ decoded entry_codec::decode(const cache_key& key, std::string_view bytes) const 
   e->rules.ttl = std::chrono::seconds(in.i64());
   e->rules.stale_while_revalidate = std::chrono::seconds(in.i64());
   e->rules.stale_if_error = std::chrono::seconds(in.i64());
-  const auto month = in.take(1);
+  const auto rule_flags = in.take(1);
+  e->initial_age = std::chrono::seconds(in.i64());
+  if (!read_fields(in, e->vary)) return {nullptr, in.failed ? decode_error::truncated : decode_error::corrupt};
   e->validator = in.text();
   e->scope = in.text();
   e->path = in.text();
   e->route = in.text();
-  const auto header_count = in.u32();
-  if (in.failed || header_count > in.rest.size() / 8) return {nullptr, decode_error::truncated};
   header_list fields;
-  fields.reserve(header_count);
-  for (std::uint32_t i = 0; i < header_count && !in.failed; ++i) {
-    auto name = in.text();
-    auto value = in.text();
-    // These lines go on the wire as they are: nothing may split or inject a header.
-    if (!in.failed && (!valid_field_name(name) || !valid_field_value(value))) return {nullptr, decode_error::corrupt};
-    fields.push_back({std::move(name), std::move(value)});
-  }
+  if (!read_fields(in, fields)) return {nullptr, in.failed ? decode_error::truncated : decode_error::corrupt};
   const auto body_size = in.u64();
   const auto stored_size = in.u64();
   const auto stored = in.take(stored_size);
   if (in.failed) return {nullptr, decode_error::truncated};
-  if (!in.rest.empty() || status < 100 || status > 999 || month.size() != 1 || month[0] > 1 ||
-      body_size > max_body_bytes || e->rules.ttl.count() < 0 || e->rules.stale_while_revalidate.count() < 0 ||
-      e->rules.stale_if_error.count() < 0)
+  if (!in.rest.empty() || status < 100 || status > 999 || rule_flags.size() != 1 ||
+      (static_cast<std::uint8_t>(rule_flags[0]) & ~rule_all) != 0 || body_size > max_body_bytes ||
+      e->rules.ttl.count() < 0 || e->rules.stale_while_revalidate.count() < 0 || e->rules.stale_if_error.count() < 0 ||
+      e->initial_age.count() < 0)
     return {nullptr, decode_error::corrupt};
   e->status = status;
-  e->rules.month_boundary = month[0] == 1;
+  const auto rules = static_cast<std::uint8_t>(rule_flags[0]);
+  e->rules.month_boundary = (rules & rule_month_boundary) != 0;
+  e->rules.must_revalidate = (rules & rule_must_revalidate) != 0;
+  e->rules.no_cache = (rules & rule_no_cache) != 0;
 
   if ((flags & flag_compressed) != 0) {
     if (ZSTD_getFrameContentSize(stored.data(), stored.size()) != body_size) return {nullptr, decode_error::corrupt};

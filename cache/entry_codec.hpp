@@ -10,8 +10,8 @@
 // - version: an entry of another version is refused (unknown_version).
 // - checksum: over the cache key's digest and every byte before it, so a blob stored
 //   under (or copied to) another key is refused as well as a damaged one.
-// - payload: status, times, freshness rules, validator, scope, path, route, the header
-//   list, and the body, zstd-compressed (flag bit 1) when that makes it smaller.
+// - payload: status, times, freshness rules, initial age, Vary values, validator, scope,
+//   path, route, the header list, and the body, zstd-compressed (flag bit 1) when that makes it smaller.
 // - encryption (flag bit 0): with a key, the payload is AES-256-GCM ciphertext with a
 //   random 96-bit nonce in front and the 128-bit tag after it; the key's digest and the
 //   format bytes are authenticated with it. Another key, or none, cannot read it.
@@ -54,7 +54,9 @@ struct decoded {
 
 class entry_codec {
 public:
-  static constexpr std::uint8_t version = 1;
+  /// 2: the rules' must-revalidate and no-cache, the initial age and the Vary values
+  /// (entries an earlier pcproxy wrote are misses).
+  static constexpr std::uint8_t version = 2;
   /// zstd level for bodies (bench/ANALYSIS.md "Entry codec": the level against the
   /// CPU it costs per page).
   static constexpr int default_compression_level = 1;

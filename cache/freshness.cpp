@@ -38,7 +38,7 @@ std::optional<seconds> parse_seconds(std::string_view v) noexcept {
 }  // namespace
 
 seconds age(const entry& e, core::sys_time now) noexcept {
-  return seconds{core::seconds_between(e.revalidated_at, now)};
+  return e.initial_age + seconds{core::seconds_between(e.revalidated_at, now)};
 }
 
 bool crosses_month_boundary(core::sys_time a, core::sys_time b) noexcept {
@@ -46,10 +46,16 @@ bool crosses_month_boundary(core::sys_time a, core::sys_time b) noexcept {
 }
 
 seconds time_to_live(const entry& e, core::sys_time now) noexcept {
-  auto fresh_until = e.revalidated_at + e.rules.ttl;
-  if (e.rules.month_boundary) fresh_until = std::min(fresh_until, next_month_start(e.revalidated_at));
-  if (now >= fresh_until) return seconds{0};
-  return std::chrono::ceil<seconds>(fresh_until - now);
+  if (e.rules.no_cache) return seconds{0};
+  const auto a = age(e, now);
+  if (a >= e.rules.ttl) return seconds{0};
+  auto left = e.rules.ttl - a;
+  if (e.rules.month_boundary) {
+    const auto month_end = next_month_start(e.revalidated_at);
+    if (now >= month_end) return seconds{0};
+    left = std::min(left, std::chrono::ceil<seconds>(month_end - now));
+  }
+  return left;
 }
 
 freshness classify(const entry& e, core::sys_time now) noexcept {
@@ -57,46 +63,81 @@ freshness classify(const entry& e, core::sys_time now) noexcept {
   const bool month_passed = e.rules.month_boundary && crosses_month_boundary(e.revalidated_at, now);
   if (!month_passed) {
     if (time_to_live(e, now) > seconds{0}) return freshness::fresh;
-    if (a < e.rules.ttl + e.rules.stale_while_revalidate) return freshness::stale_while_revalidate;
+    if (!e.rules.must_revalidate && !e.rules.no_cache && a < e.rules.ttl + e.rules.stale_while_revalidate)
+      return freshness::stale_while_revalidate;
   }
-  if (usable_if_error(e, now)) return freshness::stale;
+  // A stale entry is kept for its validators until its windows end; one that must be
+  // revalidated is never served stale.
+  if (a < e.rules.ttl + std::max(e.rules.stale_while_revalidate, e.rules.stale_if_error)) return freshness::stale;
   return freshness::unusable;
 }
 
 bool usable_if_error(const entry& e, core::sys_time now) noexcept {
-  return age(e, now) < e.rules.ttl + e.rules.stale_if_error;
+  return !e.rules.must_revalidate && age(e, now) < e.rules.ttl + e.rules.stale_if_error;
 }
+
+namespace {
+
+// Splits a list on commas outside quoted strings (no-cache="a, b" is one directive).
+template <typename Each>
+void for_each_directive(std::string_view value, Each each) {
+  std::size_t start = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i <= value.size(); ++i) {
+    if (i < value.size() && value[i] == '"' && (i == 0 || value[i - 1] != '\\')) quoted = !quoted;
+    if (i == value.size() || (value[i] == ',' && !quoted)) {
+      const auto directive = trim(value.substr(start, i - start));
+      if (!directive.empty()) each(directive);
+      start = i + 1;
+    }
+  }
+}
+
+// A delta-seconds directive; a second occurrence with another value, or a value that
+// is not delta-seconds, makes it invalid (`invalid` set, the value dropped).
+void take_seconds(std::optional<seconds>& slot, bool& invalid, std::string_view arg, bool has_arg) {
+  const auto v = has_arg ? parse_seconds(arg) : std::nullopt;
+  if (!v || (slot && *slot != *v)) {
+    invalid = true;
+    slot.reset();
+    return;
+  }
+  slot = v;
+}
+
+}  // namespace
 
 cache_control parse_cache_control(std::string_view value) noexcept {
   cache_control cc;
-  while (!value.empty()) {
-    const auto comma = value.find(',');
-    const auto directive = trim(value.substr(0, comma));
-    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+  bool max_age_seen = false, s_maxage_seen = false, ignored = false;
+  for_each_directive(value, [&](std::string_view directive) {
     const auto eq = directive.find('=');
     const auto name = trim(directive.substr(0, eq));
-    const auto arg = eq == std::string_view::npos ? std::string_view{} : trim(directive.substr(eq + 1));
+    const bool has_arg = eq != std::string_view::npos;
+    const auto arg = has_arg ? trim(directive.substr(eq + 1)) : std::string_view{};
     if (iequals(name, "no-store")) cc.no_store = true;
     else if (iequals(name, "no-cache")) cc.no_cache = true;
     else if (iequals(name, "private")) cc.private_ = true;
     else if (iequals(name, "public")) cc.public_ = true;
     else if (iequals(name, "must-revalidate")) cc.must_revalidate = true;
+    else if (iequals(name, "proxy-revalidate")) cc.proxy_revalidate = true;
     else if (iequals(name, "only-if-cached")) cc.only_if_cached = true;
-    else if (iequals(name, "max-age")) cc.max_age = parse_seconds(arg);
-    else if (iequals(name, "s-maxage")) cc.s_maxage = parse_seconds(arg);
-  }
+    else if (iequals(name, "max-age")) {
+      if (max_age_seen && !cc.max_age) return;  // already invalid
+      max_age_seen = true;
+      take_seconds(cc.max_age, cc.invalid_lifetime, arg, has_arg);
+    } else if (iequals(name, "s-maxage")) {
+      if (s_maxage_seen && !cc.s_maxage) return;
+      s_maxage_seen = true;
+      take_seconds(cc.s_maxage, cc.invalid_lifetime, arg, has_arg);
+    } else if (iequals(name, "min-fresh")) {
+      take_seconds(cc.min_fresh, ignored, arg, has_arg);
+    } else if (iequals(name, "max-stale")) {
+      // Without a value: a stale response of any age is acceptable.
+      cc.max_stale = has_arg ? parse_seconds(arg) : std::optional<seconds>(seconds{2147483648LL});
+    }
+  });
   return cc;
-}
-
-std::optional<seconds> http_lifetime(const cache_control& response,
-                                     bool request_had_authorization) noexcept {
-  if (response.no_store || response.private_ || response.no_cache) return std::nullopt;
-  if (request_had_authorization && !response.public_ && !response.s_maxage &&
-      !response.must_revalidate)
-    return std::nullopt;
-  if (response.s_maxage) return response.s_maxage;
-  if (response.max_age) return response.max_age;
-  return std::nullopt;  // no explicit lifetime: pcproxy does not guess a heuristic one
 }
 
 }  // namespace pcproxy::cache

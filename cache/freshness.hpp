@@ -10,7 +10,8 @@
 
 namespace pcproxy::cache {
 
-/// Seconds since upstream sent or last confirmed the entry (revalidated_at).
+/// The entry's current age (RFC 9111 §4.2.3): its corrected initial age when upstream
+/// sent or last confirmed it, plus the time since (revalidated_at).
 std::chrono::seconds age(const entry& e, core::sys_time now) noexcept;
 
 /// True when `a` and `b` fall in different UTC calendar months.
@@ -33,26 +34,27 @@ std::chrono::seconds time_to_live(const entry& e, core::sys_time now) noexcept;
 /// True when the entry may stand in for a failed upstream at `now` (stale-if-error).
 bool usable_if_error(const entry& e, core::sys_time now) noexcept;
 
-/// The parts of a Cache-Control header that pcproxy acts on.
+/// The parts of a Cache-Control header that pcproxy acts on (RFC 9111 §5.2), from a
+/// request or a response.
 struct cache_control {
   bool no_store = false;
-  bool no_cache = false;
-  bool private_ = false;
+  bool no_cache = false;          // with or without field names (a qualified no-cache is treated as plain)
+  bool private_ = false;          // with or without field names (likewise)
   bool public_ = false;
   bool must_revalidate = false;
+  bool proxy_revalidate = false;
   bool only_if_cached = false;
   std::optional<std::chrono::seconds> max_age;
   std::optional<std::chrono::seconds> s_maxage;
+  std::optional<std::chrono::seconds> min_fresh;
+  std::optional<std::chrono::seconds> max_stale;  // without a value: any staleness
+  /// max-age or s-maxage present but not a valid delta-seconds, or given twice with
+  /// different values: §4.2.1 lets a cache consider such a response stale, and pcproxy does.
+  bool invalid_lifetime = false;
 };
 
-/// Parses a Cache-Control field value; unknown directives are ignored.
+/// Parses a Cache-Control field value (all field lines joined by commas); unknown
+/// directives are ignored, quoted arguments may hold commas.
 cache_control parse_cache_control(std::string_view value) noexcept;
-
-/// RFC 9111 shared-cache storability and lifetime for routes with policy "http": the
-/// freshness lifetime, or nullopt when the response must not be stored. A request with
-/// Authorization may only be stored when the response says public, s-maxage or
-/// must-revalidate (RFC 9111 §3.5).
-std::optional<std::chrono::seconds> http_lifetime(const cache_control& response,
-                                                  bool request_had_authorization) noexcept;
 
 }  // namespace pcproxy::cache

@@ -92,6 +92,16 @@ cache_key derive_key(const key_inputs& in) {
   return cache_key{core::sha256(canonical)};
 }
 
+cache_key variant_key(const cache_key& primary, const header_list& selecting) {
+  std::string canonical(reinterpret_cast<const char*>(primary.digest.data()), primary.digest.size());
+  append_field(canonical, "vary");
+  for (const auto& h : selecting) {
+    append_field(canonical, h.name);
+    append_field(canonical, h.value);
+  }
+  return cache_key{core::sha256(canonical)};
+}
+
 std::string app_scope(std::string_view tenant, std::string_view client_id) {
   return "a-" + core::to_hex(core::sha256("app:" + std::string(tenant) + "\n" + std::string(client_id)), 16);
 }

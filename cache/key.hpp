@@ -3,6 +3,7 @@
 // MS-ContinuationToken + Accept + X-Locale, hashed with SHA-256 so that neither a
 // credential nor a continuation token is ever held in the index.
 // Thread-safety: free functions over values.
+#include "cache/entry.hpp"
 #include "core/sha256.hpp"
 
 #include <cstring>
@@ -38,6 +39,11 @@ struct key_inputs {
 };
 
 cache_key derive_key(const key_inputs& in);
+
+/// The key of one variant of a response that varies (RFC 9111 §4.1): the primary key
+/// and the values of the request headers its Vary names. The primary key holds the
+/// variant stored last, which says what its Vary names.
+cache_key variant_key(const cache_key& primary, const header_list& selecting);
 
 /// The query with parameters percent-decoded ('+' as space), sorted by name then value,
 /// and re-encoded canonically, so `b=2&a=1` and `a=%31&b=2` give the same key.

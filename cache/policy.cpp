@@ -1,5 +1,6 @@
 #include "cache/policy.hpp"
 
+#include "cache/http_rules.hpp"
 #include "core/text.hpp"
 
 namespace pcproxy::cache {
@@ -23,22 +24,20 @@ bool vary_is_covered(const header_list& headers) {
   return true;
 }
 
-cache_control response_directives(const header_list& headers) {
-  const auto* value = find_header(headers, "Cache-Control");
-  return value ? parse_cache_control(*value) : cache_control{};
-}
-
 // Partner Center pages: every 200 for the route's TTL, unless upstream or the client
 // says no-store, or the answer varies on what the key does not hold.
 class cache_route final : public route_policy {
 public:
   bool uses_cache() const noexcept override { return true; }
   bool requires_json() const noexcept override { return true; }
-  std::optional<seconds> lifetime(const answer_facts& answer, const request_facts& request,
-                                  const config::route_config& route) const override {
+  bool follows_rfc9111() const noexcept override { return false; }  // pages: the 200's headers, ETag only
+  std::optional<storage> store(const answer_facts& answer, const request_facts& request,
+                               const config::route_config& route) const override {
     if (answer.status != 200 || request.directives.no_store || !vary_is_covered(answer.headers)) return std::nullopt;
-    if (response_directives(answer.headers).no_store) return std::nullopt;
-    return seconds(route.ttl_s);
+    if (response_cache_control(answer.headers).no_store) return std::nullopt;
+    storage how;
+    how.lifetime = seconds(route.ttl_s);
+    return how;
   }
 };
 
@@ -46,22 +45,28 @@ class pass_route final : public route_policy {
 public:
   bool uses_cache() const noexcept override { return false; }
   bool requires_json() const noexcept override { return false; }
-  std::optional<seconds> lifetime(const answer_facts&, const request_facts&,
-                                  const config::route_config&) const override {
+  bool follows_rfc9111() const noexcept override { return false; }
+  std::optional<storage> store(const answer_facts&, const request_facts&,
+                               const config::route_config&) const override {
     return std::nullopt;
   }
 };
 
-// RFC 9111 shared-cache storability from the response's Cache-Control. Requests always
-// carry Authorization upstream (the caller's or an injected token), so §3.5 applies.
+// RFC 9111 as a shared cache (cache/http_rules.hpp). In credential scope a partition
+// serves one credential only, so Authorization does not block storing (§3.5 is about
+// sharing between users); in tenant scope §3.5 applies as written.
 class http_route final : public route_policy {
 public:
   bool uses_cache() const noexcept override { return true; }
   bool requires_json() const noexcept override { return false; }
-  std::optional<seconds> lifetime(const answer_facts& answer, const request_facts& request,
-                                  const config::route_config&) const override {
-    if (answer.status != 200 || request.directives.no_store || !vary_is_covered(answer.headers)) return std::nullopt;
-    return http_lifetime(response_directives(answer.headers), true);
+  bool follows_rfc9111() const noexcept override { return true; }
+  std::optional<storage> store(const answer_facts& answer, const request_facts& request,
+                               const config::route_config&) const override {
+    auto decided = http_store({answer.status, answer.headers, request.directives, request.authorization_restricts,
+                               answer.request_time, answer.response_time});
+    if (!decided) return std::nullopt;
+    return storage{decided->lifetime, decided->initial_age, decided->must_revalidate, decided->no_cache,
+                   std::move(decided->vary)};
   }
 };
 
@@ -69,10 +74,18 @@ public:
 
 freshness route_policy::reuse(const entry& e, const request_facts& request, core::sys_time now) const {
   auto state = classify(e, now);
-  const bool usable_now = state == freshness::fresh || state == freshness::stale_while_revalidate;
   const auto& asked = request.directives;
-  const bool too_old = asked.max_age && age(e, now) > *asked.max_age;
-  if (usable_now && (asked.no_cache || too_old)) state = freshness::stale;
+  const auto current_age = age(e, now);
+  // §5.2.1.2 max-stale: a stale answer within it is acceptable, unless the entry must
+  // be revalidated (or the month it belongs to has ended).
+  if (state != freshness::fresh && asked.max_stale && !e.rules.must_revalidate && !e.rules.no_cache &&
+      !(e.rules.month_boundary && crosses_month_boundary(e.revalidated_at, now)) &&
+      current_age <= e.rules.ttl + *asked.max_stale && state != freshness::unusable)
+    state = freshness::fresh;
+  const bool usable_now = state == freshness::fresh || state == freshness::stale_while_revalidate;
+  const bool too_old = asked.max_age && current_age > *asked.max_age;
+  const bool too_close = asked.min_fresh && time_to_live(e, now) < *asked.min_fresh;
+  if (usable_now && (asked.no_cache || too_old || too_close)) state = freshness::stale;
   return state;
 }
 
@@ -88,8 +101,9 @@ const route_policy& policy_for(config::cache_policy kind) noexcept {
   return pass;
 }
 
-freshness_rules rules_for(const config::route_config& route, seconds lifetime, seconds stale_if_error) noexcept {
-  return {lifetime, seconds(route.stale_while_revalidate_s), stale_if_error, route.month_boundary};
+freshness_rules rules_for(const config::route_config& route, const storage& how, seconds stale_if_error) noexcept {
+  return {how.lifetime, seconds(route.stale_while_revalidate_s), stale_if_error, route.month_boundary,
+          how.must_revalidate, how.no_cache};
 }
 
 }  // namespace pcproxy::cache

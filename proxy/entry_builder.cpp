@@ -10,9 +10,10 @@ namespace http = beast::http;
 
 namespace {
 
-// Response fields that belong to one exchange and are never stored or relayed.
+// Response fields that belong to one exchange and are never stored or relayed. (Age is
+// read by the freshness rules first: the builder drops it, pcproxy sends its own.)
 bool per_exchange_response_field(std::string_view name) {
-  for (std::string_view n : {"ms-correlationid", "ms-requestid", "ms-cv", "set-cookie", "age", "x-cache", "cache-status"})
+  for (std::string_view n : {"ms-correlationid", "ms-requestid", "ms-cv", "set-cookie", "x-cache", "cache-status"})
     if (beast::iequals(name, n)) return true;
   return false;
 }
@@ -34,12 +35,14 @@ std::shared_ptr<cache::entry> entry_builder::build(unsigned status, cache::heade
                                                    context ctx) const {
   auto e = std::make_shared<cache::entry>();
   e->status = status;
+  cache::drop_field(headers, "Age");
   if (!ctx.validator.empty() && !cache::find_header(headers, "ETag")) headers.push_back({"ETag", ctx.validator});
   e->header_block = cache::header_block(headers);
   e->body = rewrite_links(std::move(body));
   e->validator = std::move(ctx.validator);
   e->stored_at = ctx.now;
   e->revalidated_at = ctx.now;
+  e->initial_age = ctx.initial_age;
   e->rules = ctx.rules;
   e->scope = std::move(ctx.scope);
   e->path = std::move(ctx.path);

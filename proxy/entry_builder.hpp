@@ -29,6 +29,7 @@ public:
     std::string scope;
     std::string path;
     std::string route;
+    std::chrono::seconds initial_age{0};  // RFC 9111 §4.2.3
   };
   /// `headers`: end_to_end_headers() of the answer.
   std::shared_ptr<cache::entry> build(unsigned status, cache::header_list headers, std::string body,

@@ -1,5 +1,6 @@
 #include "proxy/fetcher.hpp"
 
+#include "cache/http_rules.hpp"
 #include "cache/validator.hpp"
 #include "core/log.hpp"
 #include "upstream/headers.hpp"
@@ -28,14 +29,30 @@ bool cache_owned_request_field(std::string_view name) {
   return false;
 }
 
-// A copy of `stale` confirmed by upstream at `now` (with a new lifetime when the
-// confirming answer gave one). It shares the stored header block and body.
+// A copy of `stale` confirmed by upstream at `now`: the confirming answer's rules when
+// it gave any, its merged headers when it carried some (RFC 9111 §4.3.4). It shares the
+// stored body.
 std::shared_ptr<const cache::entry> renewed(const cache::entry& stale, core::sys_time now,
-                                            std::optional<seconds> lifetime) {
+                                            const std::optional<cache::storage>& how, const fetch_plan& plan,
+                                            const cache::header_list* merged) {
   auto e = std::make_shared<cache::entry>(stale);
   e->revalidated_at = now;
-  if (lifetime) e->rules.ttl = *lifetime;
+  if (merged) {
+    auto kept = *merged;
+    cache::drop_field(kept, "Age");  // pcproxy sends its own
+    e->header_block = cache::header_block(kept);
+  }
+  if (how) {
+    e->rules = cache::rules_for(plan.route, *how, plan.stale_if_error);
+    e->initial_age = how->initial_age;
+  } else {
+    e->initial_age = seconds{0};
+  }
   return e;
+}
+
+bool client_conditional_field(std::string_view name) {
+  return beast::iequals(name, "if-none-match") || beast::iequals(name, "if-modified-since");
 }
 
 }  // namespace
@@ -71,6 +88,21 @@ fetch_plan fetcher::plan(const call& c, const cache::cache_key& key, std::shared
     };
   }
   if (stored && !stored->validator.empty()) plan.request.headers.set(http::field::if_none_match, stored->validator);
+  if (c.policy->follows_rfc9111()) {
+    if (stored) {
+      const auto stored_headers = cache::headers(*stored);
+      if (const auto* modified = cache::find_header(stored_headers, "Last-Modified"))
+        plan.request.headers.set(http::field::if_modified_since, *modified);
+    } else {
+      for (const auto& f : c.req.base())
+        if (client_conditional_field(f.name_string())) {
+          plan.request.headers.insert(f.name_string(), f.value());
+          plan.client_conditional = true;
+        }
+    }
+  }
+  for (const auto& f : c.req.base()) plan.client_headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  plan.authorization_restricts = c.who.tenant;
   plan.corr = c.corr;
   plan.key = key;
   plan.who = c.who;
@@ -98,7 +130,12 @@ awaitable<fetcher::outcome> fetcher::fetch_collapsed(const fetch_plan& plan) {
     co_return outcome{result, true};
   }
   auto result = co_await flights_.wait(ticket.shared, std::chrono::steady_clock::now() + plan.single_flight_wait);
-  const bool shareable = result && (!plan.who.tenant || (result->response && result->response->status < 300));
+  const bool same_variant =
+      !result || !result->response || result->response->vary.empty() ||
+      cache::selecting_headers(cache::field_names(result->response->vary), plan.client_headers) ==
+          result->response->vary;
+  const bool shareable =
+      result && same_variant && (!plan.who.tenant || (result->response && result->response->status < 300));
   if (shareable) co_return outcome{result, false};
   auto own = co_await fetch(plan);
   co_return outcome{own, true};
@@ -140,6 +177,7 @@ awaitable<std::shared_ptr<const fetched>> fetcher::fetch_for_fleet(const fetch_p
 }
 
 awaitable<std::shared_ptr<const fetched>> fetcher::fetch(const fetch_plan& plan) {
+  const auto request_time = clock_->now();
   auto r = co_await upstream_->send(plan.request, plan.corr, true);
   auto out = std::make_shared<fetched>();
   out->sent = r.sent;
@@ -154,30 +192,47 @@ awaitable<std::shared_ptr<const fetched>> fetcher::fetch(const fetch_plan& plan)
   if (plan.who.tenant) verdicts_->record(plan.authorization, answer.status, plan.who.expires);
   const auto now = clock_->now();
   auto headers = end_to_end_headers(answer.headers);
-  const auto lifetime = plan.policy->lifetime({answer.status, headers}, {plan.directives}, plan.route);
+  const cache::request_facts asked{plan.directives, plan.authorization_restricts};
+  auto how = plan.policy->store({answer.status, headers, request_time, now}, asked, plan.route);
   std::string validator;
-  if (lifetime) {
+  if (how) {
     const auto etag = answer.headers[http::field::etag];
     validator = plan.body_etag ? cache::validator_of(etag, *plan.body_etag, answer.body)
                                : cache::validator_of(etag, answer.body);
   }
 
   // Revalidation: a 304, or a storable 200 with the same validator, renews the stored
-  // entry and keeps its bytes.
-  if (plan.stored && plan.stored->status == 200 &&
-      (answer.status == 304 || (lifetime && validator == plan.stored->validator))) {
-    out->response = renewed(*plan.stored, now, lifetime);
-    out->stored = co_await store_->insert(plan.key, out->response);
+  // entry and keeps its bytes. On RFC 9111 routes the 304's headers update the stored
+  // ones, and the freshness comes from the result.
+  const bool confirmed = plan.stored && (answer.status == 304 || (how && answer.status == plan.stored->status &&
+                                                                    validator == plan.stored->validator));
+  if (confirmed) {
+    std::optional<cache::header_list> merged;
+    if (answer.status == 304 && plan.policy->follows_rfc9111()) {
+      merged = cache::merge_updated_headers(cache::headers(*plan.stored), headers);
+      how = plan.policy->store({plan.stored->status, *merged, request_time, now}, asked, plan.route);
+    } else if (answer.status == 304) {
+      how = plan.policy->store({plan.stored->status, cache::headers(*plan.stored), request_time, now}, asked,
+                               plan.route);
+    }
+    out->response = renewed(*plan.stored, now, how, plan, merged ? &*merged : nullptr);
+    if (how) out->stored = co_await store_->insert(plan.key, out->response);
     out->revalidated = true;
     co_return out;
   }
 
-  out->response = builder_->build(
-      answer.status, std::move(headers), std::move(answer.body),
-      {now, std::move(validator), cache::rules_for(plan.route, lifetime.value_or(seconds(0)), plan.stale_if_error),
-       plan.who.scope, plan.path, plan.route.path});
-  if (lifetime) {
+  const auto rules = how ? cache::rules_for(plan.route, *how, plan.stale_if_error) : cache::freshness_rules{};
+  auto built = builder_->build(answer.status, std::move(headers), std::move(answer.body),
+                               {now, std::move(validator), rules, plan.who.scope, plan.path, plan.route.path,
+                                how ? how->initial_age : seconds{0}});
+  if (how && !how->vary.empty()) built->vary = cache::selecting_headers(how->vary, plan.client_headers);
+  out->response = built;
+  if (how) {
     out->stored = co_await store_->insert(plan.key, out->response);
+    // A response that varies is found by its variant's key too: the primary key holds
+    // whichever variant came last.
+    if (out->stored && !built->vary.empty())
+      co_await store_->insert(cache::variant_key(plan.key, built->vary), out->response);
     if (!out->stored) log()->debug("response for {} not stored: larger than every tier's max_bytes", plan.path);
   }
   co_return out;

@@ -1,10 +1,12 @@
 #pragma once
 // Filling the cache from upstream (DESIGN.md §5, §6): one upstream request per key at a
 // time (single flight: the others wait, bounded, for the leader's answer), the answer
-// judged by the route's policy, turned into an entry and stored in every tier; a stored
-// entry is revalidated with If-None-Match, and a 304 or a 200 with the same validator
-// renews it without replacing its bytes. stale-while-revalidate refreshes run here, in
-// the background.
+// judged by the route's policy, turned into an entry and stored in every tier (a
+// response that varies also under its variant's key); a stored entry is revalidated
+// with If-None-Match (and If-Modified-Since on RFC 9111 routes), and a 304 or a 200
+// with the same validator renews it without replacing its bytes (a 304's headers
+// updating the stored ones on RFC 9111 routes). stale-while-revalidate refreshes run
+// here, in the background.
 // Thread-safety: every member may be called concurrently from any executor.
 #include "cache/fleet.hpp"
 #include "cache/policy.hpp"
@@ -48,6 +50,9 @@ struct fetch_plan {
   config::route_config route;
   const cache::route_policy* policy = nullptr;
   cache::cache_control directives;             // the client's (no-store keeps the answer out)
+  bool authorization_restricts = false;        // RFC 9111 §3.5 (tenant scope)
+  cache::header_list client_headers;           // the client's request fields (a Vary selects on them)
+  bool client_conditional = false;             // the client's own If-None-Match / If-Modified-Since went upstream
   std::shared_ptr<const cache::entry> stored;  // to revalidate (If-None-Match)
   std::chrono::seconds stale_if_error{0};
   std::chrono::milliseconds single_flight_wait{0};
@@ -63,6 +68,8 @@ public:
 
   /// The upstream request for `c` (a GET also for HEAD: the stored GET answers both),
   /// conditional when `stored` has a validator, with the JSON check its policy asks for.
+  /// On RFC 9111 routes with nothing stored, the client's own conditions go upstream
+  /// (and the answer, a 304 perhaps, is this request's alone).
   fetch_plan plan(const call& c, const cache::cache_key& key, std::shared_ptr<const cache::entry> stored,
                   const cache::cache_control& directives) const;
 

@@ -1,10 +1,12 @@
 #include "proxy/pipeline.hpp"
 
 #include "cache/freshness.hpp"
+#include "cache/http_rules.hpp"
 #include "cache/key.hpp"
 #include "cache/policy.hpp"
 #include "cache/scope.hpp"
 #include "cache/validator.hpp"
+#include "core/http_date.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "proxy/credentials.hpp"
@@ -116,7 +118,7 @@ awaitable<std::optional<page_source::cached>> pipeline::fresh_page(const server:
   if (!c.who.may_read) co_return std::nullopt;
   const auto key = cache::derive_key({c.who.scope, "GET", c.path, c.query, c.headers.continuation_token,
                                       c.headers.accept, c.headers.locale});
-  const auto found = co_await store_->lookup(key);
+  const auto found = co_await lookup_variant(c, key);
   if (!found.value || c.policy->reuse(*found.value, {cache::cache_control{}}, clock_->now()) != cache::freshness::fresh)
     co_return std::nullopt;
   co_return cached{found.value->body, found.value->validator};
@@ -223,7 +225,7 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
   c.key = key;
 
   cache::tiered::found stored;
-  if (c.who.may_read) stored = co_await store_->lookup(key);
+  if (c.who.may_read) stored = co_await lookup_variant(c, key);
   if (stored.value) {
     const auto now = clock_->now();
     const auto state = c.policy->reuse(*stored.value, {directives}, now);
@@ -253,9 +255,10 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
   }
 
   const auto plan = fetcher_->plan(c, key, stored.value, directives);
-  // An unverified tenant token must see upstream's own answer, never a shared one.
+  // An unverified tenant token must see upstream's own answer, never a shared one; so
+  // does a client whose own conditions went upstream (the answer may be its 304).
   fetcher::outcome got;
-  if (c.who.may_read) {
+  if (c.who.may_read && !plan.client_conditional) {
     got = co_await fetcher_->fetch_collapsed(plan);
   } else {
     got.result = co_await fetcher_->fetch(plan);
@@ -275,6 +278,16 @@ awaitable<server::response> pipeline::serve_from_cache(call& c) {
     log()->warn("{} served stale: upstream {}", c.path,
                 result.response ? std::to_string(result.response->status) : result.detail);
     auto res = respond(c, *stored.value, cache_result::stale, "pcproxy; fwd=stale; " + why + "; detail=stale-if-error");
+    add_attempts_header(res, attempts);
+    co_return res;
+  }
+  if (!result.response && stored.value && stored.value->rules.must_revalidate) {
+    // RFC 9111 §4.2.4: a response that must be revalidated is never served stale.
+    auto res = error_response(504, core::error_code_number::gateway_timeout,
+                              "the stored response must be revalidated (must-revalidate) and upstream could not be "
+                              "asked: " + result.detail,
+                              c.corr);
+    stamp(c, res, cache_result::miss, 0, forwarded + "; detail=must-revalidate");
     add_attempts_header(res, attempts);
     co_return res;
   }
@@ -334,14 +347,21 @@ awaitable<server::response> pipeline::forward(call& c) {
   }
   auto& answer = *result.answer;
   if (c.who.tenant) verdicts_->record(c.authorization, answer.status, c.who.expires);
-  // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its path.
+  // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its path,
+  // and for the paths its Location and Content-Location name on the same origin.
   if (!readable(method) && answer.status >= 200 && answer.status < 400) {
-    cache::purge_filter invalidated;
-    invalidated.scope = c.who.scope;
-    invalidated.path = std::string(c.path);
-    const auto purged = co_await store_->purge(std::move(invalidated));
+    std::vector<std::string> paths{std::string(c.path)};
+    for (const auto field : {http::field::location, http::field::content_location})
+      if (const auto it = answer.headers.find(field); it != answer.headers.end())
+        if (auto path = same_origin_path(it->value()); path && *path != paths.front()) paths.push_back(std::move(*path));
     std::size_t erased = 0;
-    for (const auto& p : purged) erased += p.result.purged;
+    for (auto& path : paths) {
+      cache::purge_filter invalidated;
+      invalidated.scope = c.who.scope;
+      invalidated.path = std::move(path);
+      const auto purged = co_await store_->purge(std::move(invalidated));
+      for (const auto& p : purged) erased += p.result.purged;
+    }
     if (erased > 0) log()->debug("{} {} invalidated {} cached entries", c.req.method_string(), c.path, erased);
   }
 
@@ -364,14 +384,53 @@ server::response pipeline::respond(call& c, const cache::entry& e, cache_result 
   server::response res;
   res.status = e.status;
   res.header_block = e.header_block;
-  const auto inm = c.headers.if_none_match;
-  if (e.status == 200 && !inm.empty() && cache::if_none_match_matches(inm, e.validator))
+  if (e.status == 200 && client_holds(c, e))
     res.status = 304;  // the client holds this version: headers only
   else
     res.body = e.body;
-  const bool from_store = label != cache_result::miss && label != cache_result::bypass;
-  stamp(c, res, label, from_store ? cache::age(e, clock_->now()).count() : 0, cache_status);
+  stamp(c, res, label, cache::age(e, clock_->now()).count(), cache_status);
   return res;
+}
+
+// The path of a URI reference (relative, or absolute on the upstream or pcproxy's public
+// origin), without its query; nullopt for another origin or anything else.
+std::optional<std::string> pipeline::same_origin_path(std::string_view uri) const {
+  uri = core::trim(uri);
+  for (const auto& origin : {settings_.upstream.url.base_url, settings_.public_base_url})
+    if (!origin.empty() && uri.size() > origin.size() && uri.starts_with(origin) && uri[origin.size()] == '/') {
+      uri.remove_prefix(origin.size());
+      break;
+    }
+  if (!uri.starts_with('/') || uri.starts_with("//")) return std::nullopt;
+  return std::string(uri.substr(0, uri.find_first_of("?#")));
+}
+
+// RFC 9110 §13.2.2: If-None-Match decides when present; otherwise, on RFC 9111 routes,
+// If-Modified-Since against the stored Last-Modified.
+bool pipeline::client_holds(const call& c, const cache::entry& e) const {
+  const auto inm = c.headers.if_none_match;
+  if (!inm.empty()) return cache::if_none_match_matches(inm, e.validator);
+  if (!c.policy->follows_rfc9111() || (c.req.method() != http::verb::get && c.req.method() != http::verb::head))
+    return false;
+  const auto ims_field = c.req[http::field::if_modified_since];
+  if (ims_field.empty()) return false;
+  const auto since = core::parse_http_date(ims_field);
+  const auto headers = cache::headers(e);
+  const auto* modified_field = cache::find_header(headers, "Last-Modified");
+  const auto modified = modified_field ? core::parse_http_date(*modified_field) : std::nullopt;
+  return since && modified && *modified <= *since;
+}
+
+// RFC 9111 §4.1: a stored response that varies serves only requests whose selecting
+// headers match; another variant is under its own key.
+awaitable<cache::tiered::found> pipeline::lookup_variant(const call& c, const cache::cache_key& key) {
+  auto found = co_await store_->lookup(key);
+  if (!found.value || found.value->vary.empty()) co_return found;
+  cache::header_list request;
+  for (const auto& f : c.req.base()) request.push_back({std::string(f.name_string()), std::string(f.value())});
+  const auto selecting = cache::selecting_headers(cache::field_names(found.value->vary), request);
+  if (selecting == found.value->vary) co_return found;
+  co_return co_await store_->lookup(cache::variant_key(key, selecting));
 }
 
 void pipeline::stamp(call& c, server::response& res, cache_result label, long long age_s,

@@ -102,6 +102,12 @@ private:
   /// The response for a stored (or just fetched) entry: 304 when the client's
   /// If-None-Match matches, the body otherwise, stamped with `label`.
   server::response respond(call& c, const cache::entry& e, cache_result label, std::string_view cache_status) const;
+  /// The same-origin path a Location or Content-Location names (RFC 9111 §4.4).
+  std::optional<std::string> same_origin_path(std::string_view uri) const;
+  /// Whether the client's conditions say it holds `e` already (a 304 then).
+  bool client_holds(const call& c, const cache::entry& e) const;
+  /// The stored entry for `key`, or for the request's variant of it.
+  awaitable<cache::tiered::found> lookup_variant(const call& c, const cache::cache_key& key);
   /// Adds the correlation and cache headers every response carries, and records the label.
   void stamp(call& c, server::response& res, cache_result label, long long age_s,
              std::string_view cache_status) const;

@@ -74,15 +74,5 @@ TEST(Freshness, ParsesCacheControl) {
   EXPECT_EQ(parse_cache_control("max-age=99999999999999999999").max_age, seconds{2147483648LL});
 }
 
-TEST(Freshness, HttpPolicyFollowsRfc9111ForSharedCaches) {
-  EXPECT_EQ(http_lifetime(parse_cache_control("max-age=60"), false), 60s);
-  EXPECT_EQ(http_lifetime(parse_cache_control("max-age=60, s-maxage=10"), false), 10s);
-  EXPECT_FALSE(http_lifetime(parse_cache_control("max-age=60"), true));  // Authorization
-  EXPECT_EQ(http_lifetime(parse_cache_control("public, max-age=60"), true), 60s);
-  EXPECT_FALSE(http_lifetime(parse_cache_control("private, max-age=60"), false));
-  EXPECT_FALSE(http_lifetime(parse_cache_control("no-store, max-age=60"), false));
-  EXPECT_FALSE(http_lifetime(parse_cache_control(""), false));
-}
-
 }  // namespace
 }  // namespace pcproxy::cache
