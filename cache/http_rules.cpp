@@ -61,23 +61,33 @@ bool heuristically_cacheable(unsigned status) noexcept {
   }
 }
 
+namespace {
+
+// The Date field's instant, or `otherwise` when it is missing or not a date (§4.2.1
+// then counts from when the response arrived).
+core::sys_time date_or(const header_list& headers, core::sys_time otherwise) {
+  if (const auto text = single_field(headers, "Date"))
+    if (const auto date = core::parse_http_date(*text)) return *date;
+  return otherwise;
+}
+
+}  // namespace
+
 seconds freshness_lifetime(const header_list& headers, unsigned status, core::sys_time response_time) {
   const auto cc = response_cache_control(headers);
   if (cc.invalid_lifetime) return seconds{0};
   if (cc.s_maxage) return *cc.s_maxage;
   if (cc.max_age) return *cc.max_age;
-  const auto date_text = single_field(headers, "Date");
-  const auto date = date_text ? core::parse_http_date(*date_text) : std::nullopt;
+  const auto base = date_or(headers, response_time);
   if (const auto expires_text = single_field(headers, "Expires")) {
     const auto expires = core::parse_http_date(*expires_text);
     if (!expires) return seconds{0};  // "0", a bad date: already expired
-    const auto base = date.value_or(response_time);
     return *expires > base ? std::chrono::floor<seconds>(*expires - base) : seconds{0};
   }
   if (!heuristically_cacheable(status)) return seconds{0};
   const auto modified_text = single_field(headers, "Last-Modified");
-  const auto modified = modified_text ? core::parse_http_date(*modified_text) : std::nullopt;
-  const auto base = date.value_or(response_time);
+  if (!modified_text) return seconds{0};
+  const auto modified = core::parse_http_date(*modified_text);
   if (!modified || *modified >= base) return seconds{0};
   const auto since = std::chrono::floor<seconds>(base - *modified);
   return std::min(heuristic_cap, since * heuristic_percent / 100);

@@ -437,21 +437,12 @@ void apply_json_object(config& c, const rapidjson::Value& obj, const std::string
   }
 }
 
-void apply_file(config& c, const std::string& file, sources& src,
-                std::vector<std::string>& errors) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    errors.push_back("config: cannot read " + quoted(file) + " (does it exist and is it readable?)");
-    return;
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+void apply_json_text(config& c, std::string_view text, const std::string& file, sources& src,
+                     std::vector<std::string>& errors) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.c_str(),
-                                                                                 text.size());
+  doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
-    const auto offset = doc.GetErrorOffset();
+    const auto offset = std::min(doc.GetErrorOffset(), text.size());
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n');
     errors.push_back("config: " + file + " line " + std::to_string(line) +
                      " is not valid JSON: " + rapidjson::GetParseError_En(doc.GetParseError()));
@@ -462,6 +453,17 @@ void apply_file(config& c, const std::string& file, sources& src,
     return;
   }
   apply_json_object(c, doc, "", file, src, errors);
+}
+
+void apply_file(config& c, const std::string& file, sources& src, std::vector<std::string>& errors) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    errors.push_back("config: cannot read " + quoted(file) + " (does it exist and is it readable?)");
+    return;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  apply_json_text(c, buf.str(), file, src, errors);
 }
 
 void apply_text(config& c, std::string_view path, std::string_view text, const std::string& origin,
@@ -745,6 +747,18 @@ command_line load(int argc, const char* const* argv, const env_lookup& env) {
   if (!errors.empty()) throw config_error(std::move(errors));
   if (vm.count("check-config")) out.what = action::check_config;
   return out;
+}
+
+config from_json(std::string_view text) {
+  std::vector<std::string> errors;
+  sources src;
+  config c;
+  apply_json_text(c, text, "the JSON document", src, errors);
+  auto problems = validate(c);
+  attribute(problems, src);
+  errors.insert(errors.end(), problems.begin(), problems.end());
+  if (!errors.empty()) throw config_error(std::move(errors));
+  return c;
 }
 
 }  // namespace pcproxy::config

@@ -42,6 +42,10 @@ struct command_line {
 /// Throws config_error listing every problem.
 command_line load(int argc, const char* const* argv, const env_lookup& env);
 
+/// The config that a config file's text describes over the defaults, validated (no
+/// environment, no flags). Throws config_error listing every problem.
+config from_json(std::string_view text);
+
 /// The validation rules, exposed for tests and for reloads. Empty when valid.
 std::vector<std::string> validate(const config& c);
 

@@ -342,5 +342,24 @@ TEST(Config, ParsesHostPortAndOrigins) {
   EXPECT_EQ(p->base_url, "http://127.0.0.1:8081");
 }
 
+TEST(Config, AConfigFilesTextIsReadWithoutAFile) {
+  const auto c = from_json(R"({"listen": "127.0.0.1:9000", "cache": {"max_bytes": 1048576}})");
+  EXPECT_EQ(c.listen.port, 9000);
+  EXPECT_EQ(c.cache.max_bytes, 1048576);
+  try {
+    from_json("{\"listen\": \"nope\",\n\"threads\": -1,}\n{");
+    ADD_FAILURE() << "a broken document was accepted";
+  } catch (const config_error& e) {
+    EXPECT_THAT(e.problems(), ElementsAre(AllOf(HasSubstr("line 3"), HasSubstr("not valid JSON"))));
+  }
+  try {
+    from_json(R"({"listen": "nope", "threads": -1})");
+    ADD_FAILURE() << "invalid values were accepted";
+  } catch (const config_error& e) {
+    EXPECT_THAT(e.problems(), Contains(HasSubstr("listen")));
+    EXPECT_THAT(e.problems(), Contains(HasSubstr("threads")));
+  }
+}
+
 }  // namespace
 }  // namespace pcproxy::config

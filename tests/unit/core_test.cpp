@@ -48,13 +48,27 @@ TEST(ErrorBody, HasPartnerCentersShapeAndTheIds) {
   EXPECT_FALSE(rapidjson::Document().Parse(error_body(error_code_number::internal, "x").c_str()).HasMember("requestId"));
 }
 
-TEST(HttpDate, FormatsAndParsesImfFixdate) {
+TEST(HttpDate, FormatsImfFixdateAndParsesTheThreeForms) {
   const auto t = sys_days{year{1994} / November / 6} + hours{8} + minutes{49} + seconds{37};
   EXPECT_EQ(format_http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
   EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), t);
-  EXPECT_FALSE(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), t);  // rfc850-date
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), t);        // asctime-date
+  EXPECT_EQ(parse_http_date("Thursday, 01-Jan-26 00:00:00 GMT"), sys_days{year{2026} / January / 1});
   EXPECT_FALSE(parse_http_date("Sun, 31 Feb 1994 08:49:37 GMT"));
   EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"));
+  EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 -1:49:37 GMT"));
+  EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"));
+  EXPECT_FALSE(parse_http_date("0"));
+}
+
+// Found by dates_and_retry_after_fuzz: a year past 2262 overflowed sys_time's nanoseconds.
+TEST(HttpDate, FarDatesAreBoundedNeverOverflowing) {
+  const auto end_of_2200 = sys_days{year{2200} / December / 31} + hours{23} + minutes{59} + seconds{59};
+  EXPECT_EQ(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"), end_of_2200);
+  EXPECT_EQ(parse_http_date("Mon, 01 Jan 4000 00:00:00 GMT"), end_of_2200);
+  EXPECT_FALSE(parse_http_date("Mon, 01 Jan 0995 00:00:00 GMT"));
+  EXPECT_FALSE(parse_http_date("Mon, 01 Jan 1899 00:00:00 GMT"));
   const auto now = floor<seconds>(std::chrono::system_clock::now());
   EXPECT_EQ(parse_http_date(format_http_date(now)), now);
 }
