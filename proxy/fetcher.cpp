@@ -101,7 +101,8 @@ fetch_plan fetcher::plan(const call& c, const cache::cache_key& key, std::shared
         }
     }
   }
-  for (const auto& f : c.req.base()) plan.client_headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  if (c.policy->follows_rfc9111())  // only RFC 9111 routes store responses that vary
+    for (const auto& f : c.req.base()) plan.client_headers.push_back({std::string(f.name_string()), std::string(f.value())});
   plan.authorization_restricts = c.who.tenant;
   plan.corr = c.corr;
   plan.key = key;
