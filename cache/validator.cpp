@@ -30,16 +30,25 @@ std::string content_hash(std::string_view bytes) {
   return quoted(core::to_hex(canonical.digest));
 }
 
+// RapidJSON's reader recurses once per level: a body nested deeper than this is refused
+// before it can exhaust an io thread's stack (validators_fuzz found one). Partner
+// Center's pages nest a handful of levels.
+constexpr int max_json_depth = 256;
+
 // SAX handler: follows the nesting depth and keeps the top-level attributes.etag.
 struct etag_finder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, etag_finder> {
   int depth = 0;
+  bool too_deep = false;
   bool in_attributes = false;  // directly inside the top-level "attributes" object
   std::string top_key;
   std::string attribute_key;
   std::string etag;
 
   bool StartObject() {
-    ++depth;
+    if (++depth > max_json_depth) {
+      too_deep = true;
+      return false;
+    }
     if (depth == 2 && top_key == "attributes") in_attributes = true;
     return true;
   }
@@ -49,7 +58,10 @@ struct etag_finder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, etag_finder
     return true;
   }
   bool StartArray() {
-    ++depth;
+    if (++depth > max_json_depth) {
+      too_deep = true;
+      return false;
+    }
     return true;
   }
   bool EndArray(rapidjson::SizeType) {
@@ -91,6 +103,9 @@ json_scan scan_json(std::string_view body) {
   out.valid = !result.IsError();
   if (out.valid)
     out.etag = std::move(finder.etag);
+  else if (finder.too_deep)
+    out.error = "nested deeper than " + std::to_string(max_json_depth) + " levels at byte " +
+                std::to_string(result.Offset());
   else
     out.error = std::string(rapidjson::GetParseError_En(result.Code())) + " at byte " + std::to_string(result.Offset());
   return out;

@@ -109,5 +109,17 @@ TEST(Scopes, TenantAndCredentialScopesAreDistinctHashes) {
   EXPECT_EQ(tenant_scope("t1").find("t1", 2), std::string::npos);
 }
 
+// Found by validators_fuzz: 40 KB of '[' overflowed the io thread's stack in the
+// recursive JSON reader. Deep nesting is refused as not a page, at any depth past 256.
+TEST(Validator, DeeplyNestedJsonIsRefusedNotAStackOverflow) {
+  const auto deep = std::string(100000, '[') + std::string(100000, ']');
+  const auto scan = scan_json(deep);
+  EXPECT_FALSE(scan.valid);
+  EXPECT_NE(scan.error.find("nested deeper than 256 levels"), std::string::npos) << scan.error;
+  const auto fine = std::string(200, '[') + std::string(200, ']');
+  EXPECT_TRUE(scan_json(fine).valid);
+  EXPECT_TRUE(scan_json(R"({"items":[{"a":{"b":[1,{"c":2}]}}],"attributes":{"etag":"e"}})").valid);
+}
+
 }  // namespace
 }  // namespace pcproxy::cache
